@@ -1,0 +1,353 @@
+"""Everything about the outgoing request: options, validation, URL, headers, payload.
+
+No I/O here.  Both front ends call :func:`build_settings` when a client is made
+and :func:`build_request` for every call, so bad input is refused with
+``ValueError``/``TypeError`` before a byte is sent, and both send the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import string
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlsplit, urlunsplit
+
+from ._sse import DEFAULT_MAX_EVENT_SIZE
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "SUBMIT_PATH",
+    "Settings",
+    "PreparedRequest",
+    "build_settings",
+    "build_request",
+    "build_headers",
+    "build_payload",
+    "check_messages",
+    "redact_url",
+    "random_chat_id",
+]
+
+DEFAULT_BASE_URL = "https://opchatgpts.net"
+#: Seconds allowed for connecting, and for every wait for the next bytes.
+DEFAULT_TIMEOUT = 120.0
+SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
+
+#: The payload defaults of the original g4f provider.
+DEFAULT_BOT_ID = "default"
+DEFAULT_CONTEXT_ID = 28
+DEFAULT_SESSION_ID = "N/A"
+
+#: The browser-like headers of the original provider; Origin, Alt-Used and
+#: Referer are derived from ``base_url``.
+BROWSER_HEADERS: Tuple[Tuple[str, str], ...] = (
+    (
+        "User-Agent",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/116.0.0.0 Safari/537.36",
+    ),
+    ("Accept", "*/*"),
+    ("Accept-Language", "de,en-US;q=0.7,en;q=0.3"),
+    ("Sec-Fetch-Dest", "empty"),
+    ("Sec-Fetch-Mode", "cors"),
+    ("Sec-Fetch-Site", "same-origin"),
+)
+
+_CHAT_ID_ALPHABET = string.ascii_lowercase + string.digits
+_SECRET_HEADERS = frozenset({"x-wp-nonce", "cookie", "authorization", "proxy-authorization"})
+_MASK = "****"
+
+#: The options a call may override (the payload fields and the nonce).
+CALL_OPTIONS = frozenset(
+    {"bot_id", "custom_id", "context_id", "chat_id", "session_id", "nonce", "stream"}
+)
+
+
+def random_chat_id() -> str:
+    """A fresh ``chatId``: ten random lowercase letters and digits, as the site's own."""
+    return "".join(random.choices(_CHAT_ID_ALPHABET, k=10))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name and password replaced by ``****``."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{_MASK}@{host}" + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated options of a client (see API.md, "Keyword options")."""
+
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = DEFAULT_TIMEOUT
+    headers: Tuple[Tuple[str, str], ...] = ()
+    proxy: Optional[str] = field(default=None, repr=False)
+    nonce: Optional[str] = field(default=None, repr=False)
+    bot_id: str = DEFAULT_BOT_ID
+    custom_id: Optional[str] = None
+    context_id: Optional[int] = DEFAULT_CONTEXT_ID
+    chat_id: Optional[str] = None
+    session_id: str = DEFAULT_SESSION_ID
+    stream: bool = True
+    max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE
+
+    @property
+    def url(self) -> str:
+        """The submit endpoint."""
+        return self.base_url + SUBMIT_PATH
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def redacted_proxy(self) -> Optional[str]:
+        return None if self.proxy is None else redact_url(self.proxy)
+
+    @property
+    def via(self) -> str:
+        """`` via <proxy>`` with its credentials masked, or ``""``: for reprs and logs."""
+        return "" if self.proxy is None else f" via {redact_url(self.proxy)}"
+
+    def __repr__(self) -> str:
+        proxy = self.redacted_proxy
+        return (
+            f"Settings(base_url={self.base_url!r}, timeout={self.timeout!r}, "
+            f"bot_id={self.bot_id!r}, proxy={proxy!r}, "
+            f"nonce={'set' if self.nonce else None!r})"
+        )
+
+    def merge(self, **options: Any) -> Settings:
+        """These settings with per-call ``options`` validated and applied."""
+        if not options:
+            return self
+        unknown = set(options) - CALL_OPTIONS
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        return _validated(replace(self, **options))
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """One POST to send: what both front ends put on the wire."""
+
+    url: str
+    headers: Dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+    #: The ``chatId`` sent.
+    chat_id: str = ""
+
+    def __repr__(self) -> str:
+        shown = {
+            name: (_MASK if name.lower() in _SECRET_HEADERS else value)
+            for name, value in self.headers.items()
+        }
+        return f"PreparedRequest(url={self.url!r}, headers={shown!r}, chat_id={self.chat_id!r})"
+
+
+def build_settings(
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    timeout: float = DEFAULT_TIMEOUT,
+    headers: Optional[Mapping[str, str]] = None,
+    proxy: Optional[str] = None,
+    nonce: Optional[str] = None,
+    bot_id: str = DEFAULT_BOT_ID,
+    custom_id: Optional[str] = None,
+    context_id: Optional[int] = DEFAULT_CONTEXT_ID,
+    chat_id: Optional[str] = None,
+    session_id: str = DEFAULT_SESSION_ID,
+    stream: bool = True,
+    max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE,
+) -> Settings:
+    """Validate client options.
+
+    Raises:
+        TypeError: an option has the wrong type.
+        ValueError: an option has an impossible value.
+    """
+    if headers is None:
+        header_items: Tuple[Tuple[str, str], ...] = ()
+    elif isinstance(headers, Mapping):
+        header_items = tuple(headers.items())
+    else:
+        raise TypeError("headers must be a mapping of header names to values")
+    if isinstance(base_url, str):
+        base_url = base_url.rstrip("/")
+    return _validated(
+        Settings(
+            base_url=base_url,
+            timeout=timeout,
+            headers=header_items,
+            proxy=proxy,
+            nonce=nonce,
+            bot_id=bot_id,
+            custom_id=custom_id,
+            context_id=context_id,
+            chat_id=chat_id,
+            session_id=session_id,
+            stream=stream,
+            max_event_size=max_event_size,
+        )
+    )
+
+
+def _validated(settings: Settings) -> Settings:
+    _check_http_url("base_url", settings.base_url)
+    timeout = settings.timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a number of seconds")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError("timeout must be a positive, finite number of seconds")
+    for name, value in settings.headers:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError("header names and values must be strings")
+        if not name or any(c in name for c in ":\r\n") or any(c in value for c in "\r\n"):
+            raise ValueError(f"invalid header: {name!r}")
+    if settings.proxy is not None:
+        if not isinstance(settings.proxy, str):
+            raise TypeError("proxy must be a URL string or None")
+        _check_http_url("proxy", settings.proxy, secret=True)
+    _check_optional_str("nonce", settings.nonce, empty_ok=False)
+    if settings.nonce is not None and any(c in settings.nonce for c in "\r\n"):
+        raise ValueError("nonce must be a single line")
+    _check_str("bot_id", settings.bot_id)
+    _check_optional_str("custom_id", settings.custom_id)
+    context_id = settings.context_id
+    if context_id is not None and (isinstance(context_id, bool) or not isinstance(context_id, int)):
+        raise TypeError("context_id must be an int or None")
+    _check_optional_str("chat_id", settings.chat_id, empty_ok=False)
+    _check_str("session_id", settings.session_id)
+    if not isinstance(settings.stream, bool):
+        raise TypeError("stream must be True or False")
+    size = settings.max_event_size
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError("max_event_size must be an int or None")
+        if size <= 0:
+            raise ValueError("max_event_size must be a positive number of bytes or None")
+    if not settings.bot_id and not settings.custom_id:
+        raise ValueError("bot_id or custom_id must be given")
+    return settings
+
+
+def _check_http_url(name: str, value: object, *, secret: bool = False) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a URL string")
+    shown = redact_url(value) if secret else value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"{name} is not a valid URL: {shown!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an http:// or https:// URL with a host, not {shown!r}")
+    if name == "base_url" and (parts.query or parts.fragment):
+        raise ValueError(f"base_url must not have a query or fragment: {shown!r}")
+
+
+def _check_str(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string")
+
+
+def _check_optional_str(name: str, value: object, *, empty_ok: bool = True) -> None:
+    if value is None:
+        return
+    _check_str(name, value)
+    if not empty_ok and not value:
+        raise ValueError(f"{name} must not be empty")
+
+
+def check_messages(messages: object) -> None:
+    """Raise unless ``messages`` is a non-empty list of role/content dicts whose
+    last content is a string with something besides white space.
+
+    Raises:
+        TypeError: not a list of dicts, or a role or content is not a string.
+        ValueError: the list is empty, a dict lacks a key, or the last content is blank.
+    """
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise TypeError("messages must be a list of {'role': ..., 'content': ...} dicts")
+    if not messages:
+        raise ValueError("messages must not be empty")
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(f"messages[{index}] must be a dict with 'role' and 'content'")
+        for key in ("role", "content"):
+            if key not in message:
+                raise ValueError(f"messages[{index}] has no {key!r}")
+            if not isinstance(message[key], str):
+                raise TypeError(f"messages[{index}][{key!r}] must be a string")
+    if not messages[-1]["content"].strip():
+        raise ValueError("the last message's content must not be empty or white space")
+
+
+def build_headers(settings: Settings) -> Dict[str, str]:
+    """The request headers: browser-like defaults, then the caller's, then the nonce."""
+    parts = urlsplit(settings.base_url)
+    headers: Dict[str, str] = {}
+    lower: Dict[str, str] = {}
+
+    def put(name: str, value: str) -> None:
+        old = lower.get(name.lower())
+        if old is not None:
+            del headers[old]
+        headers[name] = value
+        lower[name.lower()] = name
+
+    for name, value in BROWSER_HEADERS:
+        put(name, value)
+    put("Origin", settings.origin)
+    put("Alt-Used", parts.netloc.rpartition("@")[2])
+    put("Referer", f"{settings.base_url}/chatgpt-free-use/")
+    put("Content-Type", "application/json")
+    for name, value in settings.headers:
+        put(name, value)
+    if settings.nonce:
+        put("X-WP-Nonce", settings.nonce)
+    return headers
+
+
+def build_payload(messages: Sequence[Mapping[str, Any]], settings: Settings) -> Dict[str, Any]:
+    """The JSON body AI Engine's own chatbot sends, as the original provider filled it."""
+    return {
+        "botId": settings.bot_id,
+        "customId": settings.custom_id,
+        "session": settings.session_id,
+        "chatId": settings.chat_id or random_chat_id(),
+        "contextId": settings.context_id,
+        "messages": [dict(message) for message in messages],
+        "newMessage": messages[-1]["content"],
+        "newFileId": None,
+        "stream": settings.stream,
+    }
+
+
+def build_request(messages: object, settings: Settings) -> PreparedRequest:
+    """Check ``messages`` and describe the POST that sends them.
+
+    Raises:
+        TypeError, ValueError: ``messages`` is not what API.md section 3 asks for.
+    """
+    check_messages(messages)
+    payload = build_payload(messages, settings)  # type: ignore[arg-type]
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError as exc:  # a circular reference, NaN
+        raise ValueError(f"messages cannot be sent as JSON: {exc}") from None
+    except TypeError as exc:
+        raise TypeError(f"messages cannot be sent as JSON: {exc}") from None
+    body = text.encode("utf-8")
+    return PreparedRequest(settings.url, build_headers(settings), body, payload["chatId"])

@@ -1,0 +1,40 @@
+"""The sans-I/O core: build requests and read answers with no sockets at all.
+
+For tools, tests and benchmarks; the two front ends are thin shells over it::
+
+    from opchatgpts_compat.core import SSEDecoder, ReplyParser, build_request, build_settings
+"""
+
+from ._models import Event, Reply, StatusEvent
+from ._protocol import ERROR_BODY_LIMIT, Failure, ReplyParser, transport_error
+from ._request import (
+    PreparedRequest,
+    Settings,
+    build_headers,
+    build_payload,
+    build_request,
+    build_settings,
+    check_messages,
+    redact_url,
+)
+from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "ERROR_BODY_LIMIT",
+    "Event",
+    "Failure",
+    "PreparedRequest",
+    "Reply",
+    "ReplyParser",
+    "SSEDecoder",
+    "Settings",
+    "StatusEvent",
+    "build_headers",
+    "build_payload",
+    "build_request",
+    "build_settings",
+    "check_messages",
+    "redact_url",
+    "transport_error",
+]
