@@ -121,8 +121,11 @@ class AsyncClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            # trust_env=False: the proxy is what ``proxy`` says, in both front ends.
-            self._session = aiohttp.ClientSession(trust_env=False)
+            # As requests does: the proxy is what ``proxy`` says (no environment),
+            # and cookies of sites named by IP address are kept too.
+            self._session = aiohttp.ClientSession(
+                trust_env=False, cookie_jar=aiohttp.CookieJar(unsafe=True)
+            )
         return self._session
 
     async def aclose(self) -> None:
@@ -177,6 +180,7 @@ class AsyncStream:
         self._parser: Optional[ReplyParser] = None
         self._pending: Deque[str] = deque()
         self._done = False
+        self._error: Optional[OpchatgptsError] = None
         #: The ``chatId`` this request sent.
         self.chat_id = request.chat_id
 
@@ -196,6 +200,9 @@ class AsyncStream:
     async def __anext__(self) -> str:
         while not self._pending:
             if self._done:
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error  # after the chunks that came before it
                 raise StopAsyncIteration
             await self._fill()
         return self._pending.popleft()
@@ -211,6 +218,7 @@ class AsyncStream:
             parser = self._parser
             self._pending.extend(parser.feed(data) if data else parser.feed_eof())
             if parser.done:
+                self._error = parser.error
                 await self._finish()
         except BaseException:  # CancelledError too: never leave the socket open
             await self.aclose()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from ._exceptions import (
     BrokenLineError,
@@ -35,7 +35,7 @@ from ._exceptions import (
     StreamTimeoutError,
     TransportError,
 )
-from ._models import Reply, StatusEvent
+from ._models import Event, Reply, StatusEvent
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 
 __all__ = ["ReplyParser", "Failure", "transport_error", "proxy_status_error", "ERROR_BODY_LIMIT"]
@@ -58,6 +58,7 @@ class ReplyParser:
 
     Attributes:
         done: the answer is complete (or failed): read no more of it.
+        error: the failure, when the answer is one: raise it after the chunks.
         reply: the :class:`Reply`, once the answer is complete.
         statuses: ``live`` frames that are not reply text (progress lines).
         new_nonce: a replacement nonce the site sent (``new_token``), if any.
@@ -84,6 +85,9 @@ class ReplyParser:
         self._decoder: Optional[SSEDecoder] = None
         self._empty_error = False
         self._seen_event = False
+        self._out: List[str] = []
+        #: The failure, once the answer turned out to be one (see :meth:`feed`).
+        self.error: Optional[OpchatgptsError] = None
 
     @property
     def partial(self) -> str:
@@ -94,98 +98,109 @@ class ReplyParser:
         """Feed the next piece of the (content-decoded) body.
 
         Returns:
-            The new chunks of reply text, in order.
-
-        Raises:
-            OpchatgptsError: the answer is a failure (see the module docstring).
+            The new chunks of reply text, in order.  When the bytes also hold a
+            failure, the chunks before it are returned, :attr:`error` is set
+            and :attr:`done` is true: deliver the chunks, then raise the error.
         """
         if self.done or not data:
             return []
-        if self._mode == _EVENTS:
-            assert self._decoder is not None
-            return self._events(self._decoder.feed(data))
-        self._body.append(data)
-        self._body_len += len(data)
-        if self._mode == _SNIFF:
-            return self._sniff()
-        if self._mode == _STATUS:
-            if self._body_len >= ERROR_READ_LIMIT:
-                self._raise_status()
-        elif self.max_event_size is not None and self._body_len > self.max_event_size:
-            self._fail(
-                EventTooLargeError(
-                    f"The JSON answer grew past max_event_size ({self.max_event_size} bytes)"
-                )
-            )
-        return []
+        return self._run(self._feed, data)
 
     def feed_eof(self) -> List[str]:
         """The body has ended.
 
         Returns:
-            The last chunks (a JSON answer's reply comes out here).
-
-        Raises:
-            OpchatgptsError: the answer was a failure or ended early.
+            The last chunks (a JSON answer's reply comes out here); when the
+            answer failed or ended early, :attr:`error` is set.
         """
         if self.done:
             return []
+        return self._run(self._feed_eof, b"")
+
+    def _run(self, step: Callable[[bytes], None], data: bytes) -> List[str]:
+        out = self._out = []
+        try:
+            step(data)
+        except OpchatgptsError as error:
+            error.partial = self.partial
+            self.error = error
+            self.done = True
+            self._body = []
+        return out
+
+    def _feed(self, data: bytes) -> None:
+        if self._mode == _EVENTS:
+            assert self._decoder is not None
+            self._events(self._decoder.feed(data))
+            return
+        self._body.append(data)
+        self._body_len += len(data)
+        if self._mode == _SNIFF:
+            self._sniff()
+        elif self._mode == _STATUS:
+            if self._body_len >= ERROR_READ_LIMIT:
+                self._raise_status()
+        elif self.max_event_size is not None and self._body_len > self.max_event_size:
+            raise EventTooLargeError(
+                f"The JSON answer grew past max_event_size ({self.max_event_size} bytes)"
+            )
+
+    def _feed_eof(self, _: bytes) -> None:
         mode = self._mode
         if mode == _STATUS:
             self._raise_status()
         if mode == _JSON:
-            return self._json_answer()
+            self._json_answer()
+            return
         if self._decoder is not None:
             self._decoder.close()
         if self._empty_error:
-            self._fail(ServerError(GENERIC_SERVER_ERROR))
+            raise ServerError(GENERIC_SERVER_ERROR)
         if mode == _SNIFF and not self._body_len:
-            self._fail(IncompleteStreamError("The answer was empty"))
+            raise IncompleteStreamError("The answer was empty")
         if mode == _SNIFF or not self._seen_event:
             kind = self.content_type or "no Content-Type"
-            self._fail(IncompleteStreamError(f"The answer has no events ({kind})"))
-        self._fail(IncompleteStreamError("The stream ended before its end frame"))
+            raise IncompleteStreamError(f"The answer has no events ({kind})")
+        raise IncompleteStreamError("The stream ended before its end frame")
 
     # -- the body's first bytes decide what it is ---------------------------------
 
-    def _sniff(self) -> List[str]:
+    def _sniff(self) -> None:
         head = b"".join(self._body)
         if len(head) < 3 and _BOM.startswith(head):
-            return []
+            return
         body = head[3:] if head[:3] == _BOM else head
         start = body.lstrip(_WHITESPACE)[:1]
         if not start:
             self._body = [head]
             if self.max_event_size is not None and self._body_len > self.max_event_size:
-                self._fail(EventTooLargeError("The answer began with too much white space"))
-            return []
+                raise EventTooLargeError("The answer began with too much white space")
+            return
         if start == b"{":
             self._mode = _JSON
             self._body = [body]
-            return []
+            return
         self._mode = _EVENTS
         self._body = []
         self._decoder = SSEDecoder(self.max_event_size)
-        return self._events(self._decoder.feed(head))
+        self._events(self._decoder.feed(head))
 
     # -- event streams ------------------------------------------------------------
 
-    def _events(self, events: List[Any]) -> List[str]:
-        out: List[str] = []
+    def _events(self, events: List[Event]) -> None:
         for event in events:
             self._seen_event = True
-            self._frame(event.data, out)
+            self._frame(event.data)
             if self.done:
                 break
-        return out
 
-    def _frame(self, data: str, out: List[str]) -> None:
+    def _frame(self, data: str) -> None:
         try:
             frame = json.loads(data)
         except ValueError:
             frame = None
         if type(frame) is not dict or "type" not in frame:
-            self._fail(BrokenLineError(data))
+            raise BrokenLineError(data)
         kind = frame["type"]
         if kind == "live":
             text = frame.get("data")
@@ -193,10 +208,10 @@ class ReplyParser:
             if subtype is None or subtype == "content":
                 if isinstance(text, str):
                     if text:
-                        out.append(text)
+                        self._out.append(text)
                         self._chunks.append(text)
                 elif text is not None:
-                    self._fail(BrokenLineError(data))
+                    raise BrokenLineError(data)
             else:
                 shown = text if isinstance(text, str) else ""
                 self.statuses.append(StatusEvent(str(subtype), shown, frame))
@@ -209,7 +224,7 @@ class ReplyParser:
                 return
             if not isinstance(message, str):
                 message = json.dumps(message, ensure_ascii=False)
-            self._fail(ServerError(message))
+            raise ServerError(message)
 
     def _end(self, payload: object, data: str) -> None:
         if isinstance(payload, str):
@@ -218,7 +233,7 @@ class ReplyParser:
             except ValueError:
                 payload = None
         if not isinstance(payload, dict):
-            self._fail(BrokenLineError(data))
+            raise BrokenLineError(data)
         self._accept(payload)
 
     # -- the reply, from an end frame or a JSON answer ----------------------------
@@ -228,7 +243,7 @@ class ReplyParser:
             message = answer.get("message")
             if not isinstance(message, str) or not message:
                 message = GENERIC_SERVER_ERROR
-            self._fail(ServerError(message))
+            raise ServerError(message)
         reply = answer.get("reply")
         usage = answer.get("usage")
         images = answer.get("images")
@@ -243,25 +258,22 @@ class ReplyParser:
         )
         self.done = True
 
-    def _json_answer(self) -> List[str]:
+    def _json_answer(self) -> None:
         body = b"".join(self._body)
         try:
             answer = json.loads(body)
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            self._fail(
-                IncompleteStreamError(
-                    "The answer is neither an event stream nor a whole JSON object"
-                )
+            raise IncompleteStreamError(
+                "The answer is neither an event stream nor a whole JSON object"
             )
         self._accept(answer)
         assert self.reply is not None
         text = self.reply.text
         if text:
+            self._out.append(text)
             self._chunks.append(text)
-            return [text]
-        return []
 
     # -- failures -----------------------------------------------------------------
 
@@ -282,25 +294,17 @@ class ReplyParser:
             if isinstance(answer.get("code"), str):
                 code = answer["code"]
             if answer.get("success") is False and site_message:
-                self._fail(
-                    RejectedError(
-                        f"{message}: {site_message}",
-                        site_message=site_message,
-                        status_code=status,
-                        body=shown,
-                    )
+                raise RejectedError(
+                    f"{message}: {site_message}",
+                    site_message=site_message,
+                    status_code=status,
+                    body=shown,
                 )
         if site_message:
             message = f"{message}: {site_message}"
         if code:
             message = f"{message} ({code})"
-        self._fail(HTTPStatusError(message, status_code=status, body=shown, code=code))
-
-    def _fail(self, error: OpchatgptsError) -> NoReturn:
-        self.done = True
-        self._body = []
-        error.partial = self.partial
-        raise error
+        raise HTTPStatusError(message, status_code=status, body=shown, code=code)
 
 
 # -- transport failures, described the same way for both front ends ---------------

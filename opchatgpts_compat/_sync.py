@@ -177,6 +177,7 @@ class Stream:
         self._parser: Optional[ReplyParser] = None
         self._pending: Deque[str] = deque()
         self._done = False
+        self._error: Optional[OpchatgptsError] = None
         #: The ``chatId`` this request sent.
         self.chat_id = request.chat_id
 
@@ -196,6 +197,9 @@ class Stream:
     def __next__(self) -> str:
         while not self._pending:
             if self._done:
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error  # after the chunks that came before it
                 raise StopIteration
             self._fill()
         return self._pending.popleft()
@@ -211,6 +215,7 @@ class Stream:
             parser = self._parser
             self._pending.extend(parser.feed(data) if data else parser.feed_eof())
             if parser.done:
+                self._error = parser.error
                 self._finish()
         except BaseException:  # KeyboardInterrupt too: never leave the socket open
             self.close()

@@ -1,0 +1,107 @@
+"""Run one answer through the core or a front end and compare with its case."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Iterable, List, Optional
+from unittest import mock
+
+from aiohttp import ClientResponse
+from cases import Case
+
+from opchatgpts_compat import AsyncClient, Client, OpchatgptsError, Reply
+from opchatgpts_compat.core import ReplyParser
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+@dataclass
+class Outcome:
+    """What a run gave: the chunks, then a reply or an error."""
+
+    chunks: List[str]
+    reply: Optional[Reply]
+    error: Optional[OpchatgptsError]
+    statuses: int
+
+
+def run_core(case: Case, pieces: Iterable[bytes]) -> Outcome:
+    parser = ReplyParser(case.status, case.content_type)
+    chunks: List[str] = []
+    for piece in pieces:
+        chunks += parser.feed(piece)
+        if parser.done:
+            break
+    chunks += parser.feed_eof()
+    assert parser.done
+    return Outcome(chunks, parser.reply, parser.error, len(parser.statuses))
+
+
+def run_sync(client: Client, messages: Any = MESSAGES, **options: Any) -> Outcome:
+    chunks: List[str] = []
+    error = None
+    stream = client.stream(messages, **options)
+    try:
+        with stream:
+            for chunk in stream:
+                chunks.append(chunk)
+    except OpchatgptsError as exc:
+        error = exc
+    statuses = len(stream.parser.statuses) if stream.parser else 0
+    return Outcome(chunks, stream.reply, error, statuses)
+
+
+async def run_async(client: AsyncClient, messages: Any = MESSAGES, **options: Any) -> Outcome:
+    chunks: List[str] = []
+    error = None
+    stream = client.stream(messages, **options)
+    try:
+        async with stream:
+            async for chunk in stream:
+                chunks.append(chunk)
+    except OpchatgptsError as exc:
+        error = exc
+    statuses = len(stream.parser.statuses) if stream.parser else 0
+    return Outcome(chunks, stream.reply, error, statuses)
+
+
+def check(case: Case, outcome: Outcome, *, front_end: bool = False) -> None:
+    """Assert ``outcome`` is exactly what ``case`` says.
+
+    Args:
+        front_end: the run went through a front end, so an error must chain
+            nothing (protocol errors come from the core, not from a library).
+    """
+    assert outcome.chunks == list(case.chunks)
+    assert outcome.statuses == case.statuses
+    if case.error is None:
+        assert outcome.error is None, f"unexpected {outcome.error!r}"
+        assert outcome.reply is not None
+        assert outcome.reply.text == case.text
+        assert outcome.reply.usage == case.usage
+        assert isinstance(outcome.reply.raw, dict)
+        return
+    error = outcome.error
+    assert type(error) is case.error, f"{type(error).__name__}: {error}"
+    assert str(error) == case.message
+    assert error.partial == "".join(case.chunks)
+    for name, value in case.error_attrs.items():
+        assert getattr(error, name) == value, name
+    assert outcome.reply is None
+    if front_end:
+        assert error.__cause__ is None
+
+
+class MockedResponse(ClientResponse):
+    """A ClientResponse aioresponses can build under aiohttp 3.14.
+
+    aiohttp 3.14 added a required ``stream_writer`` argument that aioresponses
+    0.7.9 does not pass (https://github.com/pnuckowski/aioresponses/issues/289);
+    aiohttp only reads its ``output_size``.  Pass ``response_class=MockedResponse``.
+    """
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
+            kwargs.setdefault("stream_writer", mock.Mock(output_size=0))
+        super().__init__(method, url, **kwargs)

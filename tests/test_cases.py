@@ -1,0 +1,89 @@
+"""The case table, four ways: core alone, ``responses``, ``aioresponses``, a real server."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import responses
+from aioresponses import aioresponses
+from cases import CASES, REAL_SKIPPED, Case, recorded_files
+from helpers import MockedResponse, check, run_async, run_core, run_sync
+from live_server import SUBMIT, LiveServer
+
+from opchatgpts_compat import AsyncClient, Client
+
+BASE = "http://site.test"
+ids = [case.id for case in CASES]
+
+
+def test_the_table_covers_every_recorded_answer() -> None:
+    covered = {case.id for case in CASES}
+    for name in recorded_files():
+        stem = name.rsplit("/", 1)[1]
+        if stem in REAL_SKIPPED:
+            continue
+        assert name in covered, f"{name} is not in the case table"
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_core(case: Case) -> None:
+    body = case.body
+    check(case, run_core(case, [body]))
+    check(case, run_core(case, [body[i : i + 1] for i in range(len(body))]))
+    rng = random.Random(case.id)
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(len(body) + 1), min(len(body) + 1, rng.randint(1, 6))))
+        pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]
+        check(case, run_core(case, pieces))
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if len(c.body) <= 600], ids=lambda c: c.id)
+def test_core_every_split_point(case: Case) -> None:
+    body = case.body
+    for i in range(len(body) + 1):
+        check(case, run_core(case, [body[:i], body[i:]]))
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+@responses.activate
+def test_sync_with_responses(case: Case) -> None:
+    responses.add(
+        responses.POST,
+        BASE + SUBMIT,
+        body=case.wire_body,
+        status=case.status,
+        headers={k: v for k, v in case.headers.items() if k != "Content-Type"},
+        content_type=case.content_type,
+    )
+    with Client(BASE) as client:
+        check(case, run_sync(client), front_end=True)
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+async def test_async_with_aioresponses(case: Case) -> None:
+    # aioresponses hands the body to aiohttp's reader as it is, skipping
+    # content decoding, so it gets the decoded body: the HTTP layer is not the point.
+    with aioresponses() as mocked:
+        mocked.post(
+            BASE + SUBMIT,
+            body=case.body,
+            status=case.status,
+            content_type=case.content_type,
+            response_class=MockedResponse,
+        )
+        async with AsyncClient(BASE) as client:
+            check(case, await run_async(client), front_end=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_sync_on_a_real_server(case: Case, live_server: LiveServer) -> None:
+    with Client(live_server.case_url(case)) as client:
+        check(case, run_sync(client), front_end=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+async def test_async_on_a_real_server(case: Case, live_server: LiveServer) -> None:
+    async with AsyncClient(live_server.case_url(case)) as client:
+        check(case, await run_async(client), front_end=True)
