@@ -25,7 +25,7 @@ than ``max_event_size`` bytes of it.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from ._exceptions import EventTooLargeError
 from ._models import Event
@@ -58,6 +58,7 @@ class SSEDecoder:
         "_event",
         "_event_retry",
         "_head",
+        "_overflow",
         "_skip_lf",
         "_started",
         "_tail",
@@ -88,6 +89,7 @@ class SSEDecoder:
         self._data_len = 0
         self._event = ""
         self._event_retry: Optional[int] = None
+        self._overflow = False
 
     def feed(self, chunk: bytes) -> List[Event]:
         """Feed the next bytes of the stream.
@@ -99,8 +101,12 @@ class SSEDecoder:
             The events completed by these bytes, in order.
 
         Raises:
-            EventTooLargeError: the unfinished event outgrew ``max_event_size``.
+            EventTooLargeError: an event outgrew ``max_event_size``.  The
+                events completed before it are returned first; the error
+                comes with the next call (or this one, when there are none).
         """
+        if self._overflow:
+            self._raise_too_large()
         if not self._started:
             chunk = self._head + chunk
             if len(chunk) < 3 and _BOM.startswith(chunk):
@@ -124,24 +130,32 @@ class SSEDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = chunk.rfind(b"\n") + 1
         if not end:
-            self._hold(chunk)
-            return []
-        if self._tail:
+            events: List[Event] = []
+        elif self._tail:
             self._tail.append(chunk[:end])
             text = b"".join(self._tail)
             self._tail = []
             self._tail_len = 0
+            events = self._lines(text)
         else:
-            text = chunk[:end] if end < len(chunk) else chunk
-        if end < len(chunk):
+            events = self._lines(chunk[:end] if end < len(chunk) else chunk)
+        if end < len(chunk) and not self._overflow:
             self._hold(chunk[end:])
-        return self._lines(text)
+        if self._overflow and not events:
+            self._raise_too_large()
+        return events
 
     def close(self) -> None:
-        """End of input: an event without its closing empty line is discarded."""
+        """End of input: an event without its closing empty line is discarded.
+
+        Raises:
+            EventTooLargeError: an event had outgrown ``max_event_size``.
+        """
         self._tail = []
         self._tail_len = 0
         self._reset_event()
+        if self._overflow:
+            self._raise_too_large()
 
     def _hold(self, piece: bytes) -> None:
         self._tail.append(piece)
@@ -151,7 +165,14 @@ class SSEDecoder:
             self._too_large()
 
     def _too_large(self) -> None:
-        self.close()
+        # Drop what is held at once; the error is raised once the events
+        # completed before it have been handed over.
+        self._overflow = True
+        self._tail = []
+        self._tail_len = 0
+        self._reset_event()
+
+    def _raise_too_large(self) -> NoReturn:
         raise EventTooLargeError(f"An event grew past max_event_size ({self.max_event_size} bytes)")
 
     def _lines(self, text: bytes) -> List[Event]:
@@ -173,16 +194,21 @@ class SSEDecoder:
                 # Fast path: the one-line ``data: ...`` frame every server sends.
                 if limit is not None and len(block) - 6 > limit:
                     self._too_large()
+                    return events
                 events.append(
                     Event(block[6:].decode("utf-8", "replace"), "message", self.last_event_id)
                 )
                 continue
             for line in block.split(b"\n"):
                 self._line(line, events)
+                if self._overflow:
+                    return events
             self._dispatch(events)
         if last:
             for line in last[:-1].split(b"\n"):
                 self._line(line, events)
+                if self._overflow:
+                    return events
         return events
 
     def _line(self, line: bytes, events: List[Event]) -> None:

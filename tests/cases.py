@@ -319,6 +319,12 @@ HAND: List[Case] = [
         text="zip",
     ),
     Case(
+        "a 20 KB token",
+        frames(live("a"), live("b" * 20000), end("done")),
+        chunks=("a", "b" * 20000),
+        text="done",
+    ),
+    Case(
         "500 HTML",
         b"<html><body>Internal Server Error</body></html>",
         status=500,

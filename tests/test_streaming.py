@@ -24,6 +24,7 @@ from opchatgpts_compat import (
     AsyncClient,
     AsyncStream,
     Client,
+    EventTooLargeError,
     IncompleteStreamError,
     Opchatgpts,
     Stream,
@@ -502,3 +503,27 @@ async def test_no_secret_reaches_the_logs(
     for record in ours:
         text = record.getMessage()
         assert "hunter2" not in text and "a41f0c7e92" not in text
+
+
+@sync_and_async
+async def test_an_event_past_max_event_size_fails_after_the_chunks_before_it(
+    sync: bool, live_server: LiveServer
+) -> None:
+    big = next(c for c in CASES if c.id == "a 20 KB token")
+    client = make_client(sync, live_server.case_url(big), max_event_size=4096)
+    chunks: List[str] = []
+    try:
+        stream = client.stream(MESSAGES)
+        with pytest.raises(EventTooLargeError) as info:
+            if isinstance(stream, Stream):
+                for chunk in stream:
+                    chunks.append(chunk)
+            else:
+                async for chunk in stream:
+                    chunks.append(chunk)
+    finally:
+        await close(client)
+    assert chunks == ["a"]
+    assert str(info.value) == "An event grew past max_event_size (4096 bytes)"
+    assert info.value.partial == "a"
+    assert isinstance(info.value, IncompleteStreamError)
