@@ -13,14 +13,19 @@ stream" (https://html.spec.whatwg.org/multipage/server-sent-events.html):
   field with an empty value; unknown fields are ignored;
 * ``data`` lines are joined with LF; an event whose data buffer is empty is
   not dispatched; ``event`` names the type (``message`` by default); ``id``
-  is ignored when it contains NUL and otherwise persists across events;
-  ``retry`` is taken only when it is all ASCII digits;
-* at the end of the input an unfinished event is discarded.
+  is ignored when it contains NUL and otherwise persists across events; it
+  becomes the last event ID string when the event is dispatched (even one
+  without data), not before; ``retry`` is taken only when it is all ASCII
+  digits;
+* at the end of the input an unfinished event is discarded, with its ``id``.
 
 Cost is linear in the bytes fed, however they are split: every byte is scanned
 a constant number of times, and a line that arrives in pieces is joined once,
-when its end arrives. At most one unfinished event is held, and never more
-than ``max_event_size`` bytes of it.
+when its end arrives. At most one unfinished event is held, and its size
+never passes ``max_event_size``: an event's size is the bytes of its ``data``
+lines, each counted whole with one byte for its line end, plus the line being
+read (of any kind, since it is held until its end). Whether an input is too
+large does not depend on how it is split.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class SSEDecoder:
         "_event",
         "_event_retry",
         "_head",
+        "_id",
         "_skip_lf",
         "_started",
         "_tail",
@@ -75,8 +81,10 @@ class SSEDecoder:
         if max_event_size is not None and max_event_size <= 0:
             raise ValueError("max_event_size must be a positive number of bytes or None")
         self.max_event_size = max_event_size
-        #: The last event ID string; it persists from event to event.
+        #: The last event ID string, set when an event is dispatched; it
+        #: persists from event to event (and across :meth:`close`).
         self.last_event_id = ""
+        self._id = ""  # the last event ID buffer
         #: The reconnection time last announced by ``retry``, in milliseconds.
         self.retry: Optional[int] = None
         self._head = b""  # the first bytes, until we know whether they are a BOM
@@ -133,12 +141,21 @@ class SSEDecoder:
             self._tail_len = 0
         else:
             text = chunk[:end] if end < len(chunk) else chunk
+        events = self._lines(text)
         if end < len(chunk):
             self._hold(chunk[end:])
-        return self._lines(text)
+        return events
 
     def close(self) -> None:
-        """End of input: an event without its closing empty line is discarded."""
+        """End of input: an event without its closing empty line is discarded.
+
+        ``last_event_id`` and ``retry`` are kept (they are what a reconnection
+        needs); bytes fed afterwards are read as a new stream.
+        """
+        self._head = b""
+        self._started = False
+        self._skip_lf = False
+        self._id = self.last_event_id
         self._tail = []
         self._tail_len = 0
         self._reset_event()
@@ -171,11 +188,10 @@ class SSEDecoder:
                 and b"\n" not in block
             ):
                 # Fast path: the one-line ``data: ...`` frame every server sends.
-                if limit is not None and len(block) - 6 > limit:
+                if limit is not None and len(block) >= limit:
                     self._too_large()
-                events.append(
-                    Event(block[6:].decode("utf-8", "replace"), "message", self.last_event_id)
-                )
+                self.last_event_id = self._id
+                events.append(Event(block[6:].decode("utf-8", "replace"), "message", self._id))
                 continue
             for line in block.split(b"\n"):
                 self._line(line, events)
@@ -189,6 +205,10 @@ class SSEDecoder:
         if not line:
             self._dispatch(events)
             return
+        size = self._data_len + len(line) + 1
+        limit = self.max_event_size
+        if limit is not None and size > limit:
+            self._too_large()
         if line[0] == _COLON:
             return
         colon = line.find(b":")
@@ -200,27 +220,20 @@ class SSEDecoder:
                 value = value[1:]
         if name == b"data":
             self._data.append(value.decode("utf-8", "replace"))
-            self._data_len += len(value) + 1
-            limit = self.max_event_size
-            if limit is not None and self._data_len > limit:
-                self._too_large()
+            self._data_len = size
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
             if b"\0" not in value:
-                self.last_event_id = value.decode("utf-8", "replace")
+                self._id = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():  # ASCII digits only, for bytes
             self.retry = self._event_retry = int(value)
 
     def _dispatch(self, events: List[Event]) -> None:
+        self.last_event_id = self._id
         if self._data:
             events.append(
-                Event(
-                    "\n".join(self._data),
-                    self._event or "message",
-                    self.last_event_id,
-                    self._event_retry,
-                )
+                Event("\n".join(self._data), self._event or "message", self._id, self._event_retry)
             )
         self._reset_event()
 
