@@ -13,19 +13,24 @@ stream" (https://html.spec.whatwg.org/multipage/server-sent-events.html):
   field with an empty value; unknown fields are ignored;
 * ``data`` lines are joined with LF; an event whose data buffer is empty is
   not dispatched; ``event`` names the type (``message`` by default); ``id``
-  is ignored when it contains NUL and otherwise persists across events;
-  ``retry`` is taken only when it is all ASCII digits;
-* at the end of the input an unfinished event is discarded.
+  is ignored when it contains NUL and otherwise persists across events; it
+  becomes the last event ID string when the event is dispatched (even one
+  without data), not before; ``retry`` is taken only when it is all ASCII
+  digits;
+* at the end of the input an unfinished event is discarded, with its ``id``.
 
 Cost is linear in the bytes fed, however they are split: every byte is scanned
 a constant number of times, and a line that arrives in pieces is joined once,
-when its end arrives. At most one unfinished event is held, and never more
-than ``max_event_size`` bytes of it.
+when its end arrives. At most one unfinished event is held, and its size
+never passes ``max_event_size``: an event's size is the bytes of its ``data``
+lines, each counted whole with one byte for its line end, plus the line being
+read (of any kind, since it is held until its end). Whether an input is too
+large does not depend on how it is split.
 """
 
 from __future__ import annotations
 
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
 from ._exceptions import EventTooLargeError
 from ._models import Event
@@ -55,9 +60,11 @@ class SSEDecoder:
     __slots__ = (
         "_data",
         "_data_len",
+        "_discard",
         "_event",
         "_event_retry",
         "_head",
+        "_id",
         "_overflow",
         "_skip_lf",
         "_started",
@@ -76,8 +83,10 @@ class SSEDecoder:
         if max_event_size is not None and max_event_size <= 0:
             raise ValueError("max_event_size must be a positive number of bytes or None")
         self.max_event_size = max_event_size
-        #: The last event ID string; it persists from event to event.
+        #: The last event ID string, set when an event is dispatched; it
+        #: persists from event to event (and across :meth:`close`).
         self.last_event_id = ""
+        self._id = ""  # the last event ID buffer
         #: The reconnection time last announced by ``retry``, in milliseconds.
         self.retry: Optional[int] = None
         self._head = b""  # the first bytes, until we know whether they are a BOM
@@ -89,7 +98,8 @@ class SSEDecoder:
         self._data_len = 0
         self._event = ""
         self._event_retry: Optional[int] = None
-        self._overflow = False
+        self._overflow = False  # an EventTooLargeError is owed
+        self._discard = False  # drop bytes up to the next line end
 
     def feed(self, chunk: bytes) -> List[Event]:
         """Feed the next bytes of the stream.
@@ -104,9 +114,10 @@ class SSEDecoder:
             EventTooLargeError: an event outgrew ``max_event_size``.  The
                 events completed before it are returned first; the error
                 comes with the next call (or this one, when there are none).
+                The oversized event is dropped, up to the end of the line
+                being read, and decoding goes on after it.
         """
-        if self._overflow:
-            self._raise_too_large()
+        self._raise_overflow()
         if not self._started:
             chunk = self._head + chunk
             if len(chunk) < 3 and _BOM.startswith(chunk):
@@ -128,6 +139,12 @@ class SSEDecoder:
             # A CR at the very end may be the first half of a CRLF.
             self._skip_lf = chunk[-1] == _CR
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self._discard:  # the rest of a line that outgrew max_event_size
+            start = chunk.find(b"\n") + 1
+            if not start:
+                return []
+            self._discard = False
+            chunk = chunk[start:]
         end = chunk.rfind(b"\n") + 1
         if not end:
             events: List[Event] = []
@@ -141,21 +158,29 @@ class SSEDecoder:
             events = self._lines(chunk[:end] if end < len(chunk) else chunk)
         if end < len(chunk) and not self._overflow:
             self._hold(chunk[end:])
-        if self._overflow and not events:
-            self._raise_too_large()
+        if not events:
+            self._raise_overflow()
         return events
 
     def close(self) -> None:
         """End of input: an event without its closing empty line is discarded.
 
+        ``last_event_id`` and ``retry`` are kept (they are what a reconnection
+        needs); bytes fed afterwards are read as a new stream.
+
         Raises:
-            EventTooLargeError: an event had outgrown ``max_event_size``.
+            EventTooLargeError: an event had outgrown ``max_event_size`` (and
+                the events before it were already returned).
         """
+        self._head = b""
+        self._started = False
+        self._skip_lf = False
+        self._id = self.last_event_id
         self._tail = []
         self._tail_len = 0
         self._reset_event()
-        if self._overflow:
-            self._raise_too_large()
+        self._discard = False
+        self._raise_overflow()
 
     def _hold(self, piece: bytes) -> None:
         self._tail.append(piece)
@@ -163,6 +188,7 @@ class SSEDecoder:
         limit = self.max_event_size
         if limit is not None and self._tail_len + self._data_len > limit:
             self._too_large()
+            self._discard = True
 
     def _too_large(self) -> None:
         # Drop what is held at once; the error is raised once the events
@@ -172,8 +198,12 @@ class SSEDecoder:
         self._tail_len = 0
         self._reset_event()
 
-    def _raise_too_large(self) -> NoReturn:
-        raise EventTooLargeError(f"An event grew past max_event_size ({self.max_event_size} bytes)")
+    def _raise_overflow(self) -> None:
+        if self._overflow:
+            self._overflow = False
+            raise EventTooLargeError(
+                f"An event grew past max_event_size ({self.max_event_size} bytes)"
+            )
 
     def _lines(self, text: bytes) -> List[Event]:
         # ``text`` is whole lines, each ended by LF.  Splitting on a blank line
@@ -192,12 +222,11 @@ class SSEDecoder:
                 and b"\n" not in block
             ):
                 # Fast path: the one-line ``data: ...`` frame every server sends.
-                if limit is not None and len(block) - 6 > limit:
+                if limit is not None and len(block) >= limit:
                     self._too_large()
                     return events
-                events.append(
-                    Event(block[6:].decode("utf-8", "replace"), "message", self.last_event_id)
-                )
+                self.last_event_id = self._id
+                events.append(Event(block[6:].decode("utf-8", "replace"), "message", self._id))
                 continue
             for line in block.split(b"\n"):
                 self._line(line, events)
@@ -215,6 +244,11 @@ class SSEDecoder:
         if not line:
             self._dispatch(events)
             return
+        size = self._data_len + len(line) + 1
+        limit = self.max_event_size
+        if limit is not None and size > limit:
+            self._too_large()
+            return
         if line[0] == _COLON:
             return
         colon = line.find(b":")
@@ -226,27 +260,20 @@ class SSEDecoder:
                 value = value[1:]
         if name == b"data":
             self._data.append(value.decode("utf-8", "replace"))
-            self._data_len += len(value) + 1
-            limit = self.max_event_size
-            if limit is not None and self._data_len > limit:
-                self._too_large()
+            self._data_len = size
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
             if b"\0" not in value:
-                self.last_event_id = value.decode("utf-8", "replace")
+                self._id = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():  # ASCII digits only, for bytes
             self.retry = self._event_retry = int(value)
 
     def _dispatch(self, events: List[Event]) -> None:
+        self.last_event_id = self._id
         if self._data:
             events.append(
-                Event(
-                    "\n".join(self._data),
-                    self._event or "message",
-                    self.last_event_id,
-                    self._event_retry,
-                )
+                Event("\n".join(self._data), self._event or "message", self._id, self._event_retry)
             )
         self._reset_event()
 
