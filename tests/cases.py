@@ -501,29 +501,31 @@ REJECTED_403 = dict(
     error_attrs={"status_code": 403, "message": REJECTED},
 )
 
+STREAM_209 = dict(chunks=HELLO, text=HELLO_TEXT, usage=USAGE_209_STREAM)
+JSON_209 = dict(chunks=(HELLO_TEXT,), text=HELLO_TEXT, usage=USAGE_209_JSON)
+STREAM_362 = dict(chunks=HELLO, text=HELLO_TEXT, usage=USAGE_362)
+JSON_362 = dict(chunks=(HELLO_TEXT,), text=HELLO_TEXT, usage=USAGE_362)
+UPSTREAM_362 = dict(
+    error=ServerError,
+    message="OpenAI (Responses API): Error: The server had an error while processing your"
+    " request. Sorry about that! (server_error)",
+)
+
 REAL_EXPECTED: Dict[str, Dict[str, Any]] = {
-    "ai-engine-2.0.9/stream_success": dict(chunks=HELLO, text=HELLO_TEXT, usage=USAGE_209_STREAM),
-    "ai-engine-2.0.9/stream_success_gzip": dict(
-        chunks=HELLO, text=HELLO_TEXT, usage=USAGE_209_STREAM
-    ),
+    "ai-engine-2.0.9/stream_success": STREAM_209,
+    "ai-engine-2.0.9/stream_success_gzip": STREAM_209,
     "ai-engine-2.0.9/stream_success_unicode": dict(
         chunks=UNICODE,
         text=UNICODE_TEXT,
         usage={"prompt_tokens": 0, "completion_tokens": 9, "total_tokens": 9},
     ),
-    "ai-engine-2.0.9/long_message_600": dict(chunks=HELLO, text=HELLO_TEXT, usage=USAGE_209_STREAM),
-    "ai-engine-2.0.9/long_message_65536": dict(
-        chunks=HELLO, text=HELLO_TEXT, usage=USAGE_209_STREAM
-    ),
+    "ai-engine-2.0.9/long_message_600": STREAM_209,
+    "ai-engine-2.0.9/long_message_65536": STREAM_209,
     "ai-engine-2.0.9/long_message_65537": REJECTED_403,
     "ai-engine-2.0.9/long_message_70000": REJECTED_403,
     "ai-engine-2.0.9/empty_message": REJECTED_403,
-    "ai-engine-2.0.9/nonstream_success": dict(
-        chunks=(HELLO_TEXT,), text=HELLO_TEXT, usage=USAGE_209_JSON
-    ),
-    "ai-engine-2.0.9/nonstream_success_gzip": dict(
-        chunks=(HELLO_TEXT,), text=HELLO_TEXT, usage=USAGE_209_JSON
-    ),
+    "ai-engine-2.0.9/nonstream_success": JSON_209,
+    "ai-engine-2.0.9/nonstream_success_gzip": JSON_209,
     "ai-engine-2.0.9/stream_upstream_error": dict(
         error=ServerError,
         message="From OpenAI: Error : The server had an error while processing your request."
@@ -544,40 +546,24 @@ REAL_EXPECTED: Dict[str, Dict[str, Any]] = {
         " (rest_no_route)",
         error_attrs={"status_code": 404, "code": "rest_no_route"},
     ),
-    "ai-engine-3.6.2/stream_success": dict(chunks=HELLO, text=HELLO_TEXT, usage=USAGE_362),
-    "ai-engine-3.6.2/stream_success_gzip": dict(chunks=HELLO, text=HELLO_TEXT, usage=USAGE_362),
-    "ai-engine-3.6.2/stream_success_gzip_forced": dict(
-        chunks=HELLO, text=HELLO_TEXT, usage=USAGE_362
-    ),
+    "ai-engine-3.6.2/stream_success": STREAM_362,
+    "ai-engine-3.6.2/stream_success_gzip": STREAM_362,
+    "ai-engine-3.6.2/stream_success_gzip_forced": STREAM_362,
     "ai-engine-3.6.2/stream_success_eventlogs": dict(
         chunks=HELLO, text=HELLO_TEXT, usage=USAGE_362, statuses=1
     ),
     "ai-engine-3.6.2/stream_success_unicode": dict(
         chunks=UNICODE, text=UNICODE_TEXT, usage=USAGE_362
     ),
-    "ai-engine-3.6.2/unknown_botid": dict(chunks=HELLO, text=HELLO_TEXT, usage=USAGE_362),
+    "ai-engine-3.6.2/unknown_botid": STREAM_362,
     "ai-engine-3.6.2/long_message_600": dict(error=ServerError, message=REJECTED),
     "ai-engine-3.6.2/long_message_70000": dict(error=ServerError, message=REJECTED),
     "ai-engine-3.6.2/empty_message": REJECTED_403,
-    "ai-engine-3.6.2/nonstream_success": dict(
-        chunks=(HELLO_TEXT,), text=HELLO_TEXT, usage=USAGE_362
-    ),
-    "ai-engine-3.6.2/nonstream_success_gzip": dict(
-        chunks=(HELLO_TEXT,), text=HELLO_TEXT, usage=USAGE_362
-    ),
-    "ai-engine-3.6.2/nonstream_success_gzip_forced": dict(
-        chunks=(HELLO_TEXT,), text=HELLO_TEXT, usage=USAGE_362
-    ),
-    "ai-engine-3.6.2/stream_upstream_error": dict(
-        error=ServerError,
-        message="OpenAI (Responses API): Error: The server had an error while processing your"
-        " request. Sorry about that! (server_error)",
-    ),
-    "ai-engine-3.6.2/stream_upstream_error_eventlogs": dict(
-        error=ServerError,
-        message="OpenAI (Responses API): Error: The server had an error while processing your"
-        " request. Sorry about that! (server_error)",
-    ),
+    "ai-engine-3.6.2/nonstream_success": JSON_362,
+    "ai-engine-3.6.2/nonstream_success_gzip": JSON_362,
+    "ai-engine-3.6.2/nonstream_success_gzip_forced": JSON_362,
+    "ai-engine-3.6.2/stream_upstream_error": UPSTREAM_362,
+    "ai-engine-3.6.2/stream_upstream_error_eventlogs": UPSTREAM_362,
     "ai-engine-3.6.2/nonstream_upstream_error": dict(
         error=RejectedError,
         message='HTTP 500 Internal Server Error: OpenAI (Responses API): {"error": {"message":'

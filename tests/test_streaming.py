@@ -69,52 +69,23 @@ async def close_stream(stream: Union[Stream, AsyncStream]) -> None:
 # -- a token reaches the caller before the server writes the next one ---------------
 
 
-class CloseDelimitedServer:
-    """Raw asyncio: an answer with neither chunked framing nor Content-Length,
-    its tokens gated like ``/gate`` (the case where ``iter_content`` would wait
-    for the end of the body)."""
+class ThreadServer:
+    """A raw asyncio server in its own thread, one handler for every connection."""
 
-    def __init__(self, gate: Gate) -> None:
-        self.gate = gate
+    def __init__(self, handle: Any) -> None:
         self.loop = asyncio.new_event_loop()
-        self.port = 0
         ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
         assert ready.wait(10)
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0)
-        )
-        self.port = self.server.sockets[0].getsockname()[1]
-        ready.set()
-        self.loop.run_forever()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        await reader.readexactly(length)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream;charset=UTF-8\r\n"
-            b"Connection: close\r\n\r\n"
-        )
-        loop = asyncio.get_running_loop()
-        for token, release in zip(self.gate.tokens, self.gate.release):
-            self.gate.written += 1  # counted before the bytes leave
-            writer.write(b'data: {"type":"live","data":"%s"}\n\n' % token.encode())
-            await writer.drain()
-            if not await loop.run_in_executor(None, release.wait, 10):
-                break
-        writer.write(b'data: {"type":"end","data":"{}"}\n\n')
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     def stop(self) -> None:
         async def shutdown() -> None:
@@ -127,6 +98,38 @@ class CloseDelimitedServer:
         self.loop.close()
 
 
+def close_delimited(gate: Gate) -> Any:
+    """A raw handler: an answer with neither chunked framing nor Content-Length,
+    its tokens gated like ``/gate`` (where ``iter_content`` would wait for the
+    end of the body)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream;charset=UTF-8\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        loop = asyncio.get_running_loop()
+        for token, release in zip(gate.tokens, gate.release):
+            gate.written += 1  # counted before the bytes leave
+            writer.write(b'data: {"type":"live","data":"%s"}\n\n' % token.encode())
+            await writer.drain()
+            if not await loop.run_in_executor(None, release.wait, 10):
+                break
+        writer.write(b'data: {"type":"end","data":"{}"}\n\n')
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    return handle
+
+
 @sync_and_async
 @pytest.mark.parametrize("framing", ["chunked", "close-delimited"])
 async def test_each_token_reaches_the_caller_before_the_next_is_written(
@@ -134,14 +137,14 @@ async def test_each_token_reaches_the_caller_before_the_next_is_written(
 ) -> None:
     tokens = ["One", " two", " three"]
     gate = Gate(tokens)
-    raw: Optional[CloseDelimitedServer] = None
+    raw: Optional[ThreadServer] = None
     if framing == "chunked":
         name = f"gate-{sync}"
         live_server.gates[name] = gate
         url = f"{live_server.url}/gate/{name}"
     else:
-        raw = CloseDelimitedServer(gate)
-        url = f"http://127.0.0.1:{raw.port}"
+        raw = ThreadServer(close_delimited(gate))
+        url = raw.url
     client = make_client(sync, url)
     try:
         stream = client.stream(MESSAGES)
@@ -345,35 +348,6 @@ async def test_a_cut_connection_is_an_incomplete_stream(sync: bool) -> None:
     assert str(info.value) == f"The connection to {server.url} was lost before the end frame"
     assert info.value.partial == "Hello"
     assert info.value.__cause__ is not None
-
-
-class ThreadServer:
-    """A raw asyncio server in its own thread, one handler for every connection."""
-
-    def __init__(self, handle: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.server = self.loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 # -- sessions, proxies, event loops, the provider -------------------------------------
