@@ -260,6 +260,7 @@ class AsyncClient:
         return f"<AsyncClient {self._settings.base_url}{self._settings.via}>"
 
 
+# twin: _sync.py Conversation
 class AsyncConversation:
     """A chat with one ``chatId``, as the site's own chatbot holds one.
 
@@ -369,6 +370,7 @@ class AsyncStream:
     async def __anext__(self) -> str:
         while not self._pending:
             if self._done:
+                self._conclude()
                 raise StopAsyncIteration
             await self._fill()
         return self._pending.popleft()
@@ -392,6 +394,7 @@ class AsyncStream:
             await self.aclose()
             raise
 
+    # twin: _sync.py (the nonce refresh loop)
     async def _open(self) -> None:
         settings = self._settings
         refresh = self._refresh
@@ -431,6 +434,12 @@ class AsyncStream:
         self._client._site.observe_headers(response.headers)
         return response
 
+    def _conclude(self) -> None:
+        # The caller has seen the whole reply: a conversation keeps the turn.
+        turn, self._turn = self._turn, None
+        if turn is not None and self.reply is not None:
+            turn.commit(self.reply)
+
     def _report(self, statuses: List[StatusEvent]) -> None:
         if self._on_status is not None:
             for status in statuses:
@@ -441,8 +450,6 @@ class AsyncStream:
         parser = self._parser
         assert parser is not None and parser.reply is not None
         self._client._site.observe_parser(parser)
-        if self._turn is not None:
-            self._turn.commit(parser.reply)
         response, self._response = self._response, None
         if response is not None:
             response.release()  # back to the pool when the body was read to its end
@@ -457,6 +464,7 @@ class AsyncStream:
     def close(self) -> None:
         """Stop reading and close the connection, without awaiting anything."""
         self._done = True
+        self._turn = None  # left before the end: a conversation keeps nothing
         self._pending.clear()
         self._drop_response()
         if self._owns_client:
@@ -465,6 +473,7 @@ class AsyncStream:
     async def aclose(self) -> None:
         """Stop reading and close the connection (nothing happens if already closed)."""
         self._done = True
+        self._turn = None  # left before the end: a conversation keeps nothing
         self._pending.clear()
         self._drop_response()
         if self._owns_client:

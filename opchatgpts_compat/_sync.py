@@ -257,6 +257,7 @@ class Client:
         return f"<Client {self._settings.base_url}{self._settings.via}>"
 
 
+# twin: _async.py AsyncConversation
 class Conversation:
     """A chat with one ``chatId``, as the site's own chatbot holds one.
 
@@ -366,6 +367,7 @@ class Stream:
     def __next__(self) -> str:
         while not self._pending:
             if self._done:
+                self._conclude()
                 raise StopIteration
             self._fill()
         return self._pending.popleft()
@@ -389,6 +391,7 @@ class Stream:
             self.close()
             raise
 
+    # twin: _async.py (the nonce refresh loop)
     def _open(self) -> None:
         settings = self._settings
         refresh = self._refresh
@@ -429,6 +432,12 @@ class Stream:
         self._client._site.observe_headers(response.headers)
         return response
 
+    def _conclude(self) -> None:
+        # The caller has seen the whole reply: a conversation keeps the turn.
+        turn, self._turn = self._turn, None
+        if turn is not None and self.reply is not None:
+            turn.commit(self.reply)
+
     def _report(self, statuses: List[StatusEvent]) -> None:
         if self._on_status is not None:
             for status in statuses:
@@ -439,8 +448,6 @@ class Stream:
         parser = self._parser
         assert parser is not None and parser.reply is not None
         self._client._site.observe_parser(parser)
-        if self._turn is not None:
-            self._turn.commit(parser.reply)
         self._release()
 
     def _drop_response(self) -> None:
@@ -456,6 +463,7 @@ class Stream:
     def close(self) -> None:
         """Stop reading and close the connection (nothing happens if already closed)."""
         self._done = True
+        self._turn = None  # left before the end: a conversation keeps nothing
         self._pending.clear()
         self._release()
 

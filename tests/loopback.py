@@ -89,6 +89,7 @@ class LoopbackServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: Optional[asyncio.base_events.Server] = None
+        self._open: Set[asyncio.StreamWriter] = set()
         self._tasks: Set[asyncio.Task[None]] = set()
         self.port = 0
 
@@ -115,8 +116,10 @@ class LoopbackServer:
     async def _stop(self) -> None:
         assert self._server is not None
         self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
+        # Closing the sockets ends each connection's loop; cancelling its task
+        # instead makes asyncio log the CancelledError from start_server's callback.
+        for stream in list(self._open):
+            stream.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
@@ -125,6 +128,7 @@ class LoopbackServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._open.add(stream)
         writer = Writer(stream)
         try:
             while True:
@@ -143,6 +147,7 @@ class LoopbackServer:
             pass
         finally:
             stream.close()
+            self._open.discard(stream)
             self._tasks.discard(task)
 
     def __enter__(self) -> LoopbackServer:
