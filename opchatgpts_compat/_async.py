@@ -76,7 +76,10 @@ class AsyncClient:
         headers: extra headers, overriding the built-in browser-like ones.
         session: an ``aiohttp.ClientSession`` to use; the client does not close it.
         **options: payload defaults (``bot_id``, ``custom_id``, ``context_id``,
-            ``chat_id``, ``session_id``), ``nonce`` and ``max_event_size``.
+            ``chat_id``, ``session_id``, ``stream``), ``nonce`` (the first one to
+            send; a missing or stale nonce is fetched automatically),
+            ``max_event_size`` and ``rest_url`` (a REST base other than
+            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``).
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -204,7 +207,7 @@ class AsyncClient:
     async def _fetch(self, fetch: Fetch) -> Tuple[int, str, bytes]:
         """Send a request that gets a nonce or a page; its status, type and body."""
         settings = self._settings
-        logger.debug("%s %s%s", fetch.method, fetch.url, settings.via)
+        logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
         with _mapped(settings, started=False):
             response = await self._get_session().request(
                 fetch.method,
@@ -220,7 +223,7 @@ class AsyncClient:
                 body = await _read_all(response, fetch.read_limit)
         finally:
             response.close()
-        logger.debug("answer %s to %s", response.status, fetch.url)
+        logger.debug("answer %s to %s", response.status, fetch.redacted_url)
         return response.status, response.headers.get("Content-Type", ""), body
 
     def _get_session(self) -> aiohttp.ClientSession:

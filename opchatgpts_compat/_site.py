@@ -338,6 +338,11 @@ class Fetch:
     purpose: str = SESSION
 
     @property
+    def redacted_url(self) -> str:
+        """The URL with any credentials masked, for logs."""
+        return redact_url(self.url)
+
+    @property
     def read_limit(self) -> int:
         """How much of the answer to read."""
         return PAGE_READ_LIMIT if self.purpose == Fetch.PAGE else SESSION_READ_LIMIT

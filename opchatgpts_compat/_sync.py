@@ -81,7 +81,10 @@ class Client:
         headers: extra headers, overriding the built-in browser-like ones.
         session: a ``requests.Session`` to use; the client does not close it.
         **options: payload defaults (``bot_id``, ``custom_id``, ``context_id``,
-            ``chat_id``, ``session_id``), ``nonce`` and ``max_event_size``.
+            ``chat_id``, ``session_id``, ``stream``), ``nonce`` (the first one to
+            send; a missing or stale nonce is fetched automatically),
+            ``max_event_size`` and ``rest_url`` (a REST base other than
+            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``).
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -209,7 +212,7 @@ class Client:
     def _fetch(self, fetch: Fetch) -> Tuple[int, str, bytes]:
         """Send a request that gets a nonce or a page; its status, type and body."""
         settings = self._settings
-        logger.debug("%s %s%s", fetch.method, fetch.url, settings.via)
+        logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
         with _mapped(settings, started=False):
             response = self._get_session().request(
                 fetch.method,
@@ -226,7 +229,7 @@ class Client:
                 body = _read_all(response, fetch.read_limit)
         finally:
             response.close()
-        logger.debug("answer %s to %s", response.status_code, fetch.url)
+        logger.debug("answer %s to %s", response.status_code, fetch.redacted_url)
         return response.status_code, response.headers.get("Content-Type", ""), body
 
     def _get_session(self) -> requests.Session:

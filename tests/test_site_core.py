@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -262,3 +264,12 @@ def test_transcript_from_bad_json(text: str) -> None:
 def test_blank_turns_are_refused_before_sending(text: object, error: type) -> None:
     with pytest.raises(error):
         Transcript().begin(text, build_settings())
+
+
+def test_the_new_core_modules_leave_aiohttp_alone() -> None:
+    code = (
+        "import sys, opchatgpts_compat, opchatgpts_compat._site, opchatgpts_compat._conversation;"
+        "c = opchatgpts_compat.Client.from_page;"
+        "sys.exit('aiohttp' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

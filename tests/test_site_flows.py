@@ -280,6 +280,8 @@ async def test_a_failed_or_abandoned_turn_leaves_the_messages_as_they_were(sync:
             await twin.close(client)
     assert type(failed.error) is ServerError
     assert failed.error.partial == "Partial"
+    # The stream had started: never sent twice.
+    assert [text for _, _, text in site.turns].count("Please FAIL") == 1
     assert before == after_failure == after_break
     assert len(before) == 2  # no start sentence without a page
     assert [m["content"] for m in final] == [
