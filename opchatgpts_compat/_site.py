@@ -12,7 +12,8 @@ feeds it what came back, the way it feeds answer bytes to ``ReplyParser``
   a fresh one fetched as the site's own chatbot does (AI Engine 2.4.4+:
   ``POST {rest}/mwai/v1/start_session`` without a nonce; before that, the
   ``restNonce`` in the chatbot page: the page ``from_page`` read, else the
-  Referer page, else ``{base_url}/``), and the request retried once;
+  Referer page, else ``{base_url}/``, skipping a page that hands out the nonce
+  just refused, as cached pages do), and the request retried once;
 * a rejection once the retry is spent, or with another code, is raised.
 
 The chatbot page is read with the standard library's HTML parser: every
@@ -427,6 +428,7 @@ class NonceRefresh:
         #: The submit request to send now.
         self.request = request
         self._refreshed = False
+        self._refused: Optional[str] = None
         self._rejection: Optional[HTTPStatusError] = None
         self._pages: List[str] = []
         self._tried: List[str] = []
@@ -460,6 +462,7 @@ class NonceRefresh:
             raise error
         self._refreshed = True
         self._rejection = error
+        self._refused = header_value(self.request.headers, NONCE_HEADER)
         self.state.nonce = None
         self._pages = self._page_candidates()
         return Fetch(
@@ -491,7 +494,8 @@ class NonceRefresh:
             except OpchatgptsError:
                 chatbot = None
             nonce = chatbot.nonce if chatbot is not None else None
-        if nonce is not None:
+        if nonce is not None and nonce != self._refused:
+            # (a cached page hands out the nonce just refused: look further)
             self.state.nonce = nonce
             self.request = with_nonce(self.request, nonce)
             return self.request

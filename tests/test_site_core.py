@@ -193,6 +193,20 @@ def test_plan_2x_pages_in_order() -> None:
     assert retry.headers["X-WP-Nonce"] == "f75546e6d2"
 
 
+def test_plan_skips_a_page_that_hands_out_the_refused_nonce() -> None:
+    # Page caches serve stale nonces (PROTOCOL.md section 2): look further.
+    plan = _plan("f75546e6d2")
+    fetch = plan.feed_rejection(403, JSON, BAD_NONCE)
+    fetch = plan.feed_fetch(fetch, 404, JSON, NO_ROUTE)
+    stale = chatbot_element({"botId": "default", "restNonce": "f75546e6d2"}, {})
+    fetch = plan.feed_fetch(fetch, 200, "text/html", stale.encode())
+    assert isinstance(fetch, Fetch) and fetch.url == "https://example.org/"
+    fresh = chatbot_element({"botId": "default", "restNonce": "0fe5e0fe5e"}, {})
+    retry = plan.feed_fetch(fetch, 200, "text/html", fresh.encode())
+    assert not isinstance(retry, Fetch)
+    assert retry.headers["X-WP-Nonce"] == "0fe5e0fe5e"
+
+
 def test_plan_other_refusals_are_raised_at_once() -> None:
     rejected = b'{"success":false,"message":"Sorry, your query has been rejected."}'
     for status, body, code in (
