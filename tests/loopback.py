@@ -59,6 +59,11 @@ class Writer:
         #: (monotonic time, bytes) of every piece written.
         self.sent: List[Tuple[float, bytes]] = []
 
+    @property
+    def closed(self) -> bool:
+        """The server closed this connection (it is stopping)."""
+        return self._writer.is_closing()
+
     async def write(self, data: bytes) -> None:
         self._writer.write(data)
         await self._writer.drain()

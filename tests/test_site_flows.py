@@ -6,15 +6,32 @@ start_session) and 3.6 (start_session and its cookie), site_emulator.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, List, Optional, Tuple
 
 import pytest
-from site_emulator import START_SENTENCE, START_SESSION, SUBMIT, Site, chatbot_element, page
+from loopback import LoopbackServer, Request, Writer, response_head
+from site_emulator import (
+    NO_NONCE,
+    START_SENTENCE,
+    START_SESSION,
+    SUBMIT,
+    Site,
+    chatbot_element,
+    page,
+    php_json,
+)
 from twins import Twin, both
 
-from opchatgpts_compat import HTTPStatusError, OpchatgptsError, ServerError
+from opchatgpts_compat import (
+    HTTPStatusError,
+    OpchatgptsError,
+    ServerError,
+    StreamTimeoutError,
+    TransportError,
+)
 
 FLAVORS = pytest.mark.parametrize("flavor", ["2.0", "3.6"])
 HI = [{"role": "user", "content": "Hi"}]
@@ -456,3 +473,49 @@ async def test_nonce_and_cookies_stay_out_of_errors_reprs_and_logs(
     for text in shown:
         for secret in secrets:
             assert secret not in text
+
+
+@both
+@pytest.mark.parametrize("fault", ["silent", "cut"])
+async def test_a_failing_nonce_fetch_is_a_transport_error(fault: str, sync: bool) -> None:
+    """start_session that never answers, or hangs up: the contract's errors, no hang."""
+
+    async def handler(request: Request, writer: Writer) -> bool:
+        if request.path == START_SESSION:
+            while fault == "silent" and not writer.closed:
+                await asyncio.sleep(0.05)
+            return False  # hang up without a byte
+        body = php_json(NO_NONCE).encode()
+        head = [("Content-Length", str(len(body))), ("Content-Type", "application/json")]
+        await writer.write(response_head("401 Unauthorized", head) + body)
+        return True
+
+    twin = Twin(sync)
+    with LoopbackServer(handler) as server:
+        client = twin.client(base_url=server.base_url, timeout=0.5)
+        try:
+            outcome = await twin.run(client, HI)
+        finally:
+            await twin.close(client)
+    error = outcome.error
+    if fault == "silent":
+        assert type(error) is StreamTimeoutError
+        assert str(error) == f"No new bytes from {server.base_url} for 0.5 s"
+    else:
+        assert type(error) is TransportError
+        assert str(error) == f"The connection to {server.base_url} was closed before an answer"
+    assert [r.path for r in server.requests] == [SUBMIT, START_SESSION]
+
+
+@both
+async def test_the_callers_referer_is_the_page_to_read(sync: bool) -> None:
+    site = Site("2.0")
+    twin = Twin(sync)
+    with site.server() as server:
+        site.extra_pages["/talk/"] = site.chatbot_page()
+        client = twin.client(base_url=site.base_url, headers={"Referer": site.base_url + "/talk/"})
+        try:
+            (await twin.run(client, HI)).expect_ok()
+        finally:
+            await twin.close(client)
+    assert steps(server)[2] == ("GET", "/talk/", None)
