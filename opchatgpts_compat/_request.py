@@ -344,27 +344,28 @@ def check_text(text: object) -> None:
 def build_headers(settings: Settings) -> Dict[str, str]:
     """The request headers: browser-like defaults, then the caller's, then the nonce."""
     parts = urlsplit(settings.base_url)
-    headers: Dict[str, str] = {}
-    lower: Dict[str, str] = {}
-
-    def put(name: str, value: str) -> None:
-        old = lower.get(name.lower())
-        if old is not None:
-            del headers[old]
-        headers[name] = value
-        lower[name.lower()] = name
-
-    for name, value in BROWSER_HEADERS:
-        put(name, value)
-    put("Origin", settings.origin)
-    put("Alt-Used", parts.netloc.rpartition("@")[2])
-    put("Referer", f"{settings.base_url}/chatgpt-free-use/")
-    put("Content-Type", "application/json")
+    headers = dict(BROWSER_HEADERS)
+    put_header(headers, "Origin", settings.origin)
+    put_header(headers, "Alt-Used", parts.netloc.rpartition("@")[2])
+    put_header(headers, "Referer", f"{settings.base_url}/chatgpt-free-use/")
+    put_header(headers, "Content-Type", "application/json")
     for name, value in settings.headers:
-        put(name, value)
+        put_header(headers, name, value)
     if settings.nonce:
-        put(NONCE_HEADER, settings.nonce)
+        put_header(headers, NONCE_HEADER, settings.nonce)
     return headers
+
+
+def put_header(headers: Dict[str, str], name: str, value: str) -> None:
+    """Set header ``name`` in a plain dict, replacing it whatever its case."""
+    drop_header(headers, name)
+    headers[name] = value
+
+
+def drop_header(headers: Dict[str, str], name: str) -> None:
+    """Remove header ``name`` from a plain dict, whatever its case."""
+    for key in [key for key in headers if key.lower() == name.lower()]:
+        del headers[key]
 
 
 def build_payload(messages: Sequence[Mapping[str, Any]], settings: Settings) -> Dict[str, Any]:
@@ -424,7 +425,8 @@ def _prepare(payload: Dict[str, Any], settings: Settings) -> PreparedRequest:
 
 def with_nonce(request: PreparedRequest, nonce: Optional[str]) -> PreparedRequest:
     """``request`` with its ``X-WP-Nonce`` header replaced by ``nonce`` (dropped if ``None``)."""
-    headers = {k: v for k, v in request.headers.items() if k.lower() != NONCE_HEADER.lower()}
+    headers = dict(request.headers)
+    drop_header(headers, NONCE_HEADER)
     if nonce:
         headers[NONCE_HEADER] = nonce
     return replace(request, headers=headers)

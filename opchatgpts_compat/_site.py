@@ -41,7 +41,9 @@ from ._request import (
     PreparedRequest,
     Settings,
     build_headers,
+    drop_header,
     header_value,
+    put_header,
     redact_url,
     with_nonce,
 )
@@ -307,18 +309,12 @@ def page_client_options(url: str, options: Mapping[str, Any]) -> Dict[str, Any]:
 
 def build_page_fetch(url: str, settings: Settings) -> Fetch:
     """The GET of a chatbot page, with browser-like headers and no nonce."""
-    headers = {name: value for name, value in BROWSER_HEADERS}
+    headers = dict(BROWSER_HEADERS)
     headers["Accept"] = _PAGE_ACCEPT
     for name, value in settings.headers:
-        if name.lower() != NONCE_HEADER.lower():
-            _put(headers, name, value)
+        put_header(headers, name, value)
+    drop_header(headers, NONCE_HEADER)
     return Fetch("GET", url, headers, None, Fetch.PAGE)
-
-
-def _put(headers: Dict[str, str], name: str, value: str) -> None:
-    for key in [k for k in headers if k.lower() == name.lower()]:
-        del headers[key]
-    headers[name] = value
 
 
 # -- the requests besides chats/submit ------------------------------------------------
@@ -524,8 +520,9 @@ class NonceRefresh:
 
     def _session_headers(self) -> Dict[str, str]:
         # Without X-WP-Nonce: WordPress refuses a stale one before the endpoint runs.
-        headers = build_headers(replace(self.settings, nonce=None))
-        return {k: v for k, v in headers.items() if k.lower() != NONCE_HEADER.lower()}
+        headers = build_headers(self.settings)
+        drop_header(headers, NONCE_HEADER)
+        return headers
 
     def _page_candidates(self) -> List[str]:
         pages: List[str] = []
