@@ -208,16 +208,9 @@ class AsyncClient:
         """Send a request that gets a nonce or a page; its status, type and body."""
         settings = self._settings
         logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
-        with _mapped(settings, started=False):
-            response = await self._get_session().request(
-                fetch.method,
-                fetch.url,
-                data=fetch.body,
-                headers=fetch.headers,
-                proxy=settings.proxy,
-                timeout=_timeout(settings),
-                allow_redirects=fetch.method == "GET",  # a page may move; a POST must not
-            )
+        response = await self._send(
+            fetch.method, fetch.url, fetch.headers, fetch.body, redirects=fetch.method == "GET"
+        )
         try:
             with _mapped(settings, started=True):
                 body = await _read_all(response, fetch.read_limit)
@@ -225,6 +218,27 @@ class AsyncClient:
             response.close()
         logger.debug("answer %s to %s", response.status, fetch.redacted_url)
         return response.status, response.headers.get("Content-Type", ""), body
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Optional[bytes],
+        *,
+        redirects: bool = False,  # a POST must not turn into a GET that drops the message
+    ) -> aiohttp.ClientResponse:
+        settings = self._settings
+        with _mapped(settings, started=False):
+            return await self._get_session().request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                proxy=settings.proxy,
+                timeout=_timeout(settings),
+                allow_redirects=redirects,
+            )
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -423,15 +437,7 @@ class AsyncStream:
     async def _post(self, request: PreparedRequest) -> aiohttp.ClientResponse:
         settings = self._settings
         logger.debug("POST %s%s", request.url, settings.via)
-        with self._mapped(started=False):
-            response = await self._client._get_session().post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                proxy=settings.proxy,
-                timeout=_timeout(settings),
-                allow_redirects=False,  # a POST must not turn into a GET that drops the message
-            )
+        response = await self._client._send("POST", request.url, request.headers, request.body)
         self._response = response
         logger.debug("answer %s %s", response.status, response.headers.get("Content-Type"))
         self._client._site.observe_headers(response.headers)

@@ -29,6 +29,7 @@ __all__ = [
     "build_headers",
     "build_payload",
     "build_turn_request",
+    "check_http_url",
     "check_messages",
     "check_text",
     "redact_url",
@@ -234,7 +235,7 @@ def build_settings(
 
 
 def _validated(settings: Settings) -> Settings:
-    _check_http_url("base_url", settings.base_url)
+    check_http_url("base_url", settings.base_url)
     timeout = settings.timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError("timeout must be a number of seconds")
@@ -248,7 +249,7 @@ def _validated(settings: Settings) -> Settings:
     if settings.proxy is not None:
         if not isinstance(settings.proxy, str):
             raise TypeError("proxy must be a URL string or None")
-        _check_http_url("proxy", settings.proxy, secret=True)
+        check_http_url("proxy", settings.proxy, secret=True)
     _check_optional_str("nonce", settings.nonce, empty_ok=False)
     if settings.nonce is not None and any(c in settings.nonce for c in "\r\n"):
         raise ValueError("nonce must be a single line")
@@ -270,11 +271,11 @@ def _validated(settings: Settings) -> Settings:
     if not settings.bot_id and not settings.custom_id:
         raise ValueError("bot_id or custom_id must be given")
     if settings.rest_url is not None:
-        _check_http_url("rest_url", settings.rest_url)
+        check_http_url("rest_url", settings.rest_url)
     return settings
 
 
-def _check_http_url(name: str, value: object, *, secret: bool = False) -> None:
+def check_http_url(name: str, value: object, *, secret: bool = False) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a URL string")
     shown = redact_url(value) if secret else value

@@ -41,6 +41,7 @@ from ._request import (
     PreparedRequest,
     Settings,
     build_headers,
+    check_http_url,
     drop_header,
     header_value,
     put_header,
@@ -135,15 +136,8 @@ def check_page_url(url: object) -> str:
     Raises:
         TypeError, ValueError: it is not.
     """
-    if not isinstance(url, str):
-        raise TypeError("the page must be a URL string")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ValueError(f"not a valid page URL: {redact_url(url)!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"the page must be an http:// or https:// URL, not {redact_url(url)!r}")
+    check_http_url("page", url, secret=True)
+    assert isinstance(url, str)
     return url
 
 

@@ -213,17 +213,9 @@ class Client:
         """Send a request that gets a nonce or a page; its status, type and body."""
         settings = self._settings
         logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
-        with _mapped(settings, started=False):
-            response = self._get_session().request(
-                fetch.method,
-                fetch.url,
-                data=fetch.body,
-                headers=fetch.headers,
-                proxies=_proxies(settings),
-                timeout=(settings.timeout, settings.timeout),
-                stream=True,
-                allow_redirects=fetch.method == "GET",  # a page may move; a POST must not
-            )
+        response = self._send(
+            fetch.method, fetch.url, fetch.headers, fetch.body, redirects=fetch.method == "GET"
+        )
         try:
             with _mapped(settings, started=True):
                 body = _read_all(response, fetch.read_limit)
@@ -231,6 +223,28 @@ class Client:
             response.close()
         logger.debug("answer %s to %s", response.status_code, fetch.redacted_url)
         return response.status_code, response.headers.get("Content-Type", ""), body
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Optional[bytes],
+        *,
+        redirects: bool = False,  # a POST must not turn into a GET that drops the message
+    ) -> requests.Response:
+        settings = self._settings
+        with _mapped(settings, started=False):
+            return self._get_session().request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                proxies=_proxies(settings),
+                timeout=(settings.timeout, settings.timeout),
+                stream=True,
+                allow_redirects=redirects,
+            )
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
@@ -420,16 +434,7 @@ class Stream:
     def _post(self, request: PreparedRequest) -> requests.Response:
         settings = self._settings
         logger.debug("POST %s%s", request.url, settings.via)
-        with self._mapped(started=False):
-            response = self._client._get_session().post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                proxies=_proxies(settings),
-                timeout=(settings.timeout, settings.timeout),
-                stream=True,
-                allow_redirects=False,  # a POST must not turn into a GET that drops the message
-            )
+        response = self._client._send("POST", request.url, request.headers, request.body)
         self._response = response
         logger.debug("answer %s %s", response.status_code, response.headers.get("Content-Type"))
         self._client._site.observe_headers(response.headers)
