@@ -20,19 +20,21 @@ from ._exceptions import (
     StreamTimeoutError,
     TransportError,
 )
-from ._models import Reply
+from ._models import Reply, StatusEvent
 from ._provider import Opchatgpts
-from ._sync import Client, Stream
+from ._sync import Client, Conversation, Stream
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._async import AsyncClient, AsyncStream
+    from ._async import AsyncClient, AsyncConversation, AsyncStream
 
 __all__ = [
     "AsyncClient",
+    "AsyncConversation",
     "AsyncStream",
     "BrokenLineError",
     "Client",
+    "Conversation",
     "EventTooLargeError",
     "HTTPStatusError",
     "IncompleteStreamError",
@@ -41,13 +43,14 @@ __all__ = [
     "RejectedError",
     "Reply",
     "ServerError",
+    "StatusEvent",
     "Stream",
     "StreamTimeoutError",
     "TransportError",
     "__version__",
 ]
 
-_LAZY = {"AsyncClient", "AsyncStream"}
+_LAZY = {"AsyncClient", "AsyncConversation", "AsyncStream"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,13 +14,28 @@ import logging
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Deque, Generator, Iterator, Mapping, Optional, Type
+from typing import (
+    Any,
+    Callable,
+    ContextManager,
+    Deque,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+    Union,
+)
 
 import aiohttp
 
+from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
-from ._models import Reply
-from ._protocol import Failure, ReplyParser, proxy_status_error, transport_error
+from ._models import Reply, StatusEvent
+from ._protocol import ERROR_READ_LIMIT, Failure, ReplyParser, proxy_status_error, transport_error
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -29,8 +44,17 @@ from ._request import (
     build_request,
     build_settings,
 )
+from ._site import (
+    Fetch,
+    NonceRefresh,
+    SiteState,
+    build_page_fetch,
+    page_client_options,
+    page_settings,
+    read_page,
+)
 
-__all__ = ["AsyncClient", "AsyncStream"]
+__all__ = ["AsyncClient", "AsyncConversation", "AsyncStream"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +76,10 @@ class AsyncClient:
         headers: extra headers, overriding the built-in browser-like ones.
         session: an ``aiohttp.ClientSession`` to use; the client does not close it.
         **options: payload defaults (``bot_id``, ``custom_id``, ``context_id``,
-            ``chat_id``, ``session_id``), ``nonce`` and ``max_event_size``.
+            ``chat_id``, ``session_id``, ``stream``), ``nonce`` (the first one to
+            send; a missing or stale nonce is fetched automatically),
+            ``max_event_size`` and ``rest_url`` (a REST base other than
+            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``).
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -76,13 +103,65 @@ class AsyncClient:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._site = SiteState(self._settings.nonce)
+
+    @classmethod
+    async def from_page(cls, url: str, bot_id: Optional[str] = None, **options: Any) -> AsyncClient:
+        """A client set up as the chatbot on a WordPress page is.
+
+        Reads the page's ``mwai-chatbot-container`` element and takes its REST
+        base (``restUrl``), bot id or custom id, context id, session id, nonce,
+        streaming flag and start sentence.  The options given here win.
+
+        Args:
+            url: the page showing the chatbot.
+            bot_id: which chatbot, when the page has several (bot id or custom id);
+                the first one when ``None``.
+            **options: as for :class:`AsyncClient`.
+
+        Raises:
+            TypeError, ValueError: bad options or URL.
+            HTTPStatusError: the page's status is not 2xx.
+            OpchatgptsError: no chatbot (with that id) on the page, which is named.
+        """
+        client = cls(**page_client_options(url, options))
+        try:
+            fetch = build_page_fetch(url, client._settings)
+            chatbot = read_page(url, *(await client._fetch(fetch)), bot_id)
+            client._settings = page_settings(client._settings, chatbot, url, options)
+            client._site.adopt(url, chatbot, keep_nonce="nonce" in options)
+        except BaseException:
+            await client.aclose()
+            raise
+        return client
 
     @property
     def settings(self) -> Settings:
         """The validated options."""
         return self._settings
 
-    def stream(self, messages: Any, **options: Any) -> AsyncStream:
+    def conversation(self, chat_id: Optional[str] = None) -> AsyncConversation:
+        """A new conversation: one ``chatId``, a history that grows turn by turn.
+
+        It starts from the bot's start sentence when ``from_page`` found one.
+        """
+        return AsyncConversation(self, self._site.transcript(chat_id))
+
+    def conversation_from_json(self, text: str) -> AsyncConversation:
+        """A conversation saved with :meth:`AsyncConversation.to_json`, to carry on.
+
+        Raises:
+            ValueError: ``text`` is not a saved conversation.
+        """
+        return AsyncConversation(self, Transcript.from_json(text))
+
+    def stream(
+        self,
+        messages: Any,
+        *,
+        on_status: Optional[Callable[[StatusEvent], None]] = None,
+        **options: Any,
+    ) -> AsyncStream:
         """Send ``messages`` and iterate over the reply's chunks as they arrive.
 
         Nothing is sent until the first chunk is asked for.  Use it as an async
@@ -92,8 +171,11 @@ class AsyncClient:
         Args:
             messages: ``[{"role": ..., "content": ...}, ...]``, oldest first;
                 the last one is the new message.
+            on_status: called with each :class:`StatusEvent` (a ``live`` frame
+                that is not reply text, e.g. "Generating response...") as it
+                arrives; they are also kept in :attr:`AsyncStream.statuses`.
             **options: per-call ``bot_id``, ``custom_id``, ``context_id``,
-                ``chat_id``, ``session_id``, ``nonce``.
+                ``chat_id``, ``session_id``, ``nonce``, ``stream``.
 
         Returns:
             An :class:`AsyncStream`: an async iterator of ``str`` chunks.
@@ -101,10 +183,8 @@ class AsyncClient:
         Raises:
             TypeError, ValueError: bad ``messages`` or options (nothing is sent).
         """
-        if self._closed:
-            raise RuntimeError("this AsyncClient is closed")
-        settings = self._settings.merge(**options)
-        return AsyncStream(self, build_request(messages, settings), settings)
+        settings = self._settings_for(options)
+        return AsyncStream(self, build_request(messages, settings), settings, on_status=on_status)
 
     async def complete(self, messages: Any, **options: Any) -> Reply:
         """Send ``messages`` and return the whole :class:`Reply`.
@@ -119,10 +199,51 @@ class AsyncClient:
         assert chunks.reply is not None
         return chunks.reply
 
+    def _settings_for(self, options: Mapping[str, Any]) -> Settings:
+        if self._closed:
+            raise RuntimeError("this AsyncClient is closed")
+        return self._site.settings_for(self._settings, options)
+
+    async def _fetch(self, fetch: Fetch) -> Tuple[int, str, bytes]:
+        """Send a request that gets a nonce or a page; its status, type and body."""
+        settings = self._settings
+        logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
+        response = await self._send(
+            fetch.method, fetch.url, fetch.headers, fetch.body, redirects=fetch.method == "GET"
+        )
+        try:
+            with _mapped(settings, started=True):
+                body = await _read_all(response, fetch.read_limit)
+        finally:
+            response.close()
+        logger.debug("answer %s to %s", response.status, fetch.redacted_url)
+        return response.status, response.headers.get("Content-Type", ""), body
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Optional[bytes],
+        *,
+        redirects: bool = False,  # a POST must not turn into a GET that drops the message
+    ) -> aiohttp.ClientResponse:
+        settings = self._settings
+        with _mapped(settings, started=False):
+            return await self._get_session().request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                proxy=settings.proxy,
+                timeout=_timeout(settings),
+                allow_redirects=redirects,
+            )
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            # As requests does: the proxy is what ``proxy`` says (no environment),
-            # and cookies of sites named by IP address are kept too.
+            # trust_env=False: the proxy is what ``proxy`` says, in both front ends.
+            # unsafe=True: keep cookies of sites addressed by IP, as requests does.
             self._session = aiohttp.ClientSession(
                 trust_env=False, cookie_jar=aiohttp.CookieJar(unsafe=True)
             )
@@ -156,6 +277,63 @@ class AsyncClient:
         return f"<AsyncClient {self._settings.base_url}{self._settings.via}>"
 
 
+# twin: _sync.py Conversation
+class AsyncConversation:
+    """A chat with one ``chatId``, as the site's own chatbot holds one.
+
+    Made by :meth:`AsyncClient.conversation`.  Each turn sends the history and the
+    new text; a turn that ends in its ``end`` frame adds the user's message and
+    the reply to :attr:`messages`; a turn that fails or is left early adds nothing.
+    """
+
+    def __init__(self, client: AsyncClient, transcript: Transcript) -> None:
+        self._client = client
+        self._transcript = transcript
+
+    @property
+    def chat_id(self) -> str:
+        """The ``chatId`` of every turn."""
+        return self._transcript.chat_id
+
+    @property
+    def messages(self) -> List[Dict[str, Any]]:
+        """The history sent so far, replies included (copies: edit the JSON to change it)."""
+        return [dict(message) for message in self._transcript.messages]
+
+    def stream(
+        self,
+        text: str,
+        *,
+        on_status: Optional[Callable[[StatusEvent], None]] = None,
+        **options: Any,
+    ) -> AsyncStream:
+        """Send ``text`` as the next turn; iterate over the reply's chunks.
+
+        As :meth:`AsyncClient.stream`, taking the new message's text.
+
+        Raises:
+            TypeError, ValueError: ``text`` is blank, or bad options (nothing is sent).
+        """
+        settings = self._client._settings_for(options)
+        turn = self._transcript.begin(text, settings)
+        return AsyncStream(self._client, turn.request, settings, on_status=on_status, turn=turn)
+
+    async def complete(self, text: str, **options: Any) -> Reply:
+        """Send ``text`` as the next turn and return the whole :class:`Reply`."""
+        async with self.stream(text, **options) as chunks:
+            async for _ in chunks:
+                pass
+        assert chunks.reply is not None
+        return chunks.reply
+
+    def to_json(self) -> str:
+        """The conversation as JSON, for :meth:`AsyncClient.conversation_from_json`."""
+        return self._transcript.to_json()
+
+    def __repr__(self) -> str:
+        return f"<AsyncConversation {self.chat_id} messages={len(self._transcript.messages)}>"
+
+
 class AsyncStream:
     """The chunks of one reply, as they arrive (an async iterator of ``str``).
 
@@ -171,11 +349,16 @@ class AsyncStream:
         settings: Settings,
         *,
         owns_client: bool = False,
+        on_status: Optional[Callable[[StatusEvent], None]] = None,
+        turn: Optional[Turn] = None,
     ) -> None:
         self._client = client
         self._request = request
         self._settings = settings
         self._owns_client = owns_client
+        self._on_status = on_status
+        self._turn = turn
+        self._refresh = NonceRefresh(client._site, settings, request)
         self._response: Optional[aiohttp.ClientResponse] = None
         self._parser: Optional[ReplyParser] = None
         self._pending: Deque[str] = deque()
@@ -194,6 +377,11 @@ class AsyncStream:
         """The core parser of this answer (statuses, new nonce), once it started."""
         return self._parser
 
+    @property
+    def statuses(self) -> List[StatusEvent]:
+        """The status frames so far: ``live`` frames that are not reply text."""
+        return [] if self._parser is None else list(self._parser.statuses)
+
     def __aiter__(self) -> AsyncStream:
         return self
 
@@ -203,6 +391,7 @@ class AsyncStream:
                 error, self._error = self._error, None
                 if error is not None:
                     raise error  # after the chunks that came before it
+                self._conclude()
                 raise StopAsyncIteration
             await self._fill()
         return self._pending.popleft()
@@ -216,7 +405,10 @@ class AsyncStream:
             with self._mapped(started=True):
                 data = await self._response.content.readany()
             parser = self._parser
-            self._pending.extend(parser.feed(data) if data else parser.feed_eof())
+            try:
+                self._pending.extend(parser.feed(data) if data else parser.feed_eof())
+            finally:
+                self._report(parser.take_statuses())
             if parser.done:
                 self._error = parser.error
                 await self._finish()
@@ -224,55 +416,80 @@ class AsyncStream:
             await self.aclose()
             raise
 
+    # twin: _sync.py (the nonce refresh loop)
     async def _open(self) -> None:
         settings = self._settings
-        request = self._request
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.timeout, sock_read=settings.timeout
-        )
-        logger.debug("POST %s%s", request.url, settings.via)
-        with self._mapped(started=False):
-            response = await self._client._get_session().post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                proxy=settings.proxy,
-                timeout=timeout,
-                allow_redirects=False,  # a POST must not turn into a GET that drops the message
+        refresh = self._refresh
+        response = await self._post(refresh.request)
+        # A nonce rejection comes before the site does any work: ask the core
+        # whether to fetch a fresh nonce and send again (at most once).
+        while refresh.wants_body(response.status):
+            with self._mapped(started=True):
+                body = await _read_all(response, ERROR_READ_LIMIT)
+            self._drop_response()
+            step: Union[Fetch, PreparedRequest] = refresh.feed_rejection(
+                response.status, response.headers.get("Content-Type", ""), body
             )
-        self._response = response
-        logger.debug("answer %s %s", response.status, response.headers.get("Content-Type"))
+            while isinstance(step, Fetch):
+                step = refresh.feed_fetch(step, *(await self._client._fetch(step)))
+            response = await self._post(step)
         self._parser = ReplyParser(
             response.status,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
         )
 
+    async def _post(self, request: PreparedRequest) -> aiohttp.ClientResponse:
+        settings = self._settings
+        logger.debug("POST %s%s", request.url, settings.via)
+        response = await self._client._send("POST", request.url, request.headers, request.body)
+        self._response = response
+        logger.debug("answer %s %s", response.status, response.headers.get("Content-Type"))
+        self._client._site.observe_headers(response.headers)
+        return response
+
+    def _conclude(self) -> None:
+        # The caller has seen the whole reply: a conversation keeps the turn.
+        turn, self._turn = self._turn, None
+        if turn is not None and self.reply is not None:
+            turn.commit(self.reply)
+
+    def _report(self, statuses: List[StatusEvent]) -> None:
+        if self._on_status is not None:
+            for status in statuses:
+                self._on_status(status)
+
     async def _finish(self) -> None:
         self._done = True
+        parser = self._parser
+        assert parser is not None
+        self._client._site.observe_parser(parser)
         response, self._response = self._response, None
         if response is not None:
             response.release()  # back to the pool when the body was read to its end
         if self._owns_client:
             await self._client.aclose()
 
-    def close(self) -> None:
-        """Stop reading and close the connection, without awaiting anything."""
-        self._done = True
-        self._pending.clear()
+    def _drop_response(self) -> None:
         response, self._response = self._response, None
         if response is not None:
             response.close()
+
+    def close(self) -> None:
+        """Stop reading and close the connection, without awaiting anything."""
+        self._done = True
+        self._turn = None  # left before the end: a conversation keeps nothing
+        self._pending.clear()
+        self._drop_response()
         if self._owns_client:
             self._client._detach()
 
     async def aclose(self) -> None:
         """Stop reading and close the connection (nothing happens if already closed)."""
         self._done = True
+        self._turn = None  # left before the end: a conversation keeps nothing
         self._pending.clear()
-        response, self._response = self._response, None
-        if response is not None:
-            response.close()
+        self._drop_response()
         if self._owns_client:
             await self._client.aclose()
 
@@ -297,28 +514,50 @@ class AsyncStream:
         state = "done" if self._done else "open" if self._response is not None else "new"
         return f"<AsyncStream {state} {self._request.url}{self._settings.via}>"
 
-    @contextmanager
-    def _mapped(self, *, started: bool) -> Iterator[None]:
-        """Turn aiohttp exceptions into the contract's (twin: _sync.py)."""
-        try:
-            yield
-        except OpchatgptsError:
-            raise
-        except Exception as exc:
-            settings = self._settings
-            if isinstance(exc, aiohttp.ClientHttpProxyError):
-                error: OpchatgptsError = proxy_status_error(exc.status, settings.redacted_proxy)
-            else:
-                error = transport_error(
-                    _failure_kind(exc),
-                    origin=settings.origin,
-                    timeout=settings.timeout,
-                    proxy=settings.redacted_proxy,
-                    started=started,
-                    partial=self._parser.partial if self._parser is not None else "",
-                )
-            logger.debug("%s: %s", type(exc).__name__, error)
-            raise error from exc
+    def _mapped(self, *, started: bool) -> ContextManager[None]:
+        return _mapped(self._settings, started=started, parser=self._parser)
+
+
+def _timeout(settings: Settings) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout)
+
+
+async def _read_all(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
+    pieces: List[bytes] = []
+    size = 0
+    while size < limit:
+        data = await response.content.readany()
+        if not data:
+            break
+        pieces.append(data)
+        size += len(data)
+    return b"".join(pieces)
+
+
+@contextmanager
+def _mapped(
+    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
+) -> Iterator[None]:
+    """Turn aiohttp exceptions into the contract's (twin: _sync.py)."""
+    try:
+        yield
+    except OpchatgptsError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
+            error: OpchatgptsError = proxy_status_error(exc.status, settings.redacted_proxy)
+        else:
+            error = transport_error(
+                _failure_kind(exc),
+                origin=settings.origin,
+                timeout=settings.timeout,
+                proxy=settings.redacted_proxy,
+                started=started,
+                partial=parser.partial if parser is not None else "",
+            )
+        logger.debug("%s: %s", type(exc).__name__, error)
+        raise error from exc
 
 
 class _AwaitableStream(AsyncStream):

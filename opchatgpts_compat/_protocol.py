@@ -88,11 +88,18 @@ class ReplyParser:
         self._out: List[str] = []
         #: The failure, once the answer turned out to be one (see :meth:`feed`).
         self.error: Optional[OpchatgptsError] = None
+        self._statuses_taken = 0
 
     @property
     def partial(self) -> str:
         """The reply text received so far."""
         return "".join(self._chunks)
+
+    def take_statuses(self) -> List[StatusEvent]:
+        """The status frames parsed since the last call, for a front end to report."""
+        fresh = self.statuses[self._statuses_taken :]
+        self._statuses_taken = len(self.statuses)
+        return fresh
 
     def feed(self, data: bytes) -> List[str]:
         """Feed the next piece of the (content-decoded) body.

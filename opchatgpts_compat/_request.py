@@ -21,13 +21,17 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
     "SUBMIT_PATH",
+    "START_SESSION_PATH",
     "Settings",
     "PreparedRequest",
     "build_settings",
     "build_request",
     "build_headers",
     "build_payload",
+    "build_turn_request",
+    "check_http_url",
     "check_messages",
+    "check_text",
     "redact_url",
     "random_chat_id",
 ]
@@ -35,7 +39,13 @@ __all__ = [
 DEFAULT_BASE_URL = "https://opchatgpts.net"
 #: Seconds allowed for connecting, and for every wait for the next bytes.
 DEFAULT_TIMEOUT = 120.0
-SUBMIT_PATH = "/wp-json/mwai-ui/v1/chats/submit"
+#: The REST API prefix under a site with pretty permalinks.
+REST_PREFIX = "/wp-json"
+#: The endpoints, relative to the REST base (``restUrl`` in the chatbot page).
+SUBMIT_ROUTE = "/mwai-ui/v1/chats/submit"
+START_SESSION_ROUTE = "/mwai/v1/start_session"
+SUBMIT_PATH = REST_PREFIX + SUBMIT_ROUTE
+START_SESSION_PATH = REST_PREFIX + START_SESSION_ROUTE
 
 #: The payload defaults of the original g4f provider.
 DEFAULT_BOT_ID = "default"
@@ -65,6 +75,8 @@ _MASK = "****"
 CALL_OPTIONS = frozenset(
     {"bot_id", "custom_id", "context_id", "chat_id", "session_id", "nonce", "stream"}
 )
+#: The name of the nonce header (WordPress REST cookie authentication).
+NONCE_HEADER = "X-WP-Nonce"
 
 
 def random_chat_id() -> str:
@@ -100,11 +112,24 @@ class Settings:
     session_id: str = DEFAULT_SESSION_ID
     stream: bool = True
     max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE
+    #: The REST base when it is not ``{base_url}/wp-json``: a page's ``restUrl``
+    #: such as ``https://example.org/?rest_route=`` (sites without pretty permalinks).
+    rest_url: Optional[str] = None
+
+    @property
+    def rest_base(self) -> str:
+        """The REST API base the endpoints hang from (``restUrl`` of the site's pages)."""
+        return self.base_url + REST_PREFIX if self.rest_url is None else self.rest_url
 
     @property
     def url(self) -> str:
         """The submit endpoint."""
-        return self.base_url + SUBMIT_PATH
+        return self.rest_base + SUBMIT_ROUTE
+
+    @property
+    def start_session_url(self) -> str:
+        """AI Engine 2.4.4+'s session endpoint, which hands out a nonce."""
+        return self.rest_base + START_SESSION_ROUTE
 
     @property
     def origin(self) -> str:
@@ -136,6 +161,10 @@ class Settings:
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         return _validated(replace(self, **options))
+
+    def evolve(self, **changes: Any) -> Settings:
+        """These settings with any fields changed and validated (``from_page`` uses it)."""
+        return _validated(replace(self, **changes))
 
 
 @dataclass(frozen=True)
@@ -170,6 +199,7 @@ def build_settings(
     session_id: str = DEFAULT_SESSION_ID,
     stream: bool = True,
     max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE,
+    rest_url: Optional[str] = None,
 ) -> Settings:
     """Validate client options.
 
@@ -199,12 +229,13 @@ def build_settings(
             session_id=session_id,
             stream=stream,
             max_event_size=max_event_size,
+            rest_url=rest_url,
         )
     )
 
 
 def _validated(settings: Settings) -> Settings:
-    _check_http_url("base_url", settings.base_url)
+    check_http_url("base_url", settings.base_url)
     timeout = settings.timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError("timeout must be a number of seconds")
@@ -218,7 +249,7 @@ def _validated(settings: Settings) -> Settings:
     if settings.proxy is not None:
         if not isinstance(settings.proxy, str):
             raise TypeError("proxy must be a URL string or None")
-        _check_http_url("proxy", settings.proxy, secret=True)
+        check_http_url("proxy", settings.proxy, secret=True)
     _check_optional_str("nonce", settings.nonce, empty_ok=False)
     if settings.nonce is not None and any(c in settings.nonce for c in "\r\n"):
         raise ValueError("nonce must be a single line")
@@ -239,10 +270,12 @@ def _validated(settings: Settings) -> Settings:
             raise ValueError("max_event_size must be a positive number of bytes or None")
     if not settings.bot_id and not settings.custom_id:
         raise ValueError("bot_id or custom_id must be given")
+    if settings.rest_url is not None:
+        check_http_url("rest_url", settings.rest_url)
     return settings
 
 
-def _check_http_url(name: str, value: object, *, secret: bool = False) -> None:
+def check_http_url(name: str, value: object, *, secret: bool = False) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a URL string")
     shown = redact_url(value) if secret else value
@@ -253,6 +286,8 @@ def _check_http_url(name: str, value: object, *, secret: bool = False) -> None:
         raise ValueError(f"{name} is not a valid URL: {shown!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{name} must be an http:// or https:// URL with a host, not {shown!r}")
+    if name == "rest_url" and parts.fragment:
+        raise ValueError(f"rest_url must not have a fragment: {shown!r}")
     if name == "base_url" and (parts.query or parts.fragment):
         raise ValueError(f"base_url must not have a query or fragment: {shown!r}")
 
@@ -294,30 +329,44 @@ def check_messages(messages: object) -> None:
         raise ValueError("the last message's content must not be empty or white space")
 
 
+def check_text(text: object) -> None:
+    """Raise unless ``text`` is a string with something besides white space.
+
+    Raises:
+        TypeError: not a string.
+        ValueError: empty or white space only (the site trims it and refuses it).
+    """
+    if not isinstance(text, str):
+        raise TypeError("the message must be a string")
+    if not text.strip():
+        raise ValueError("the message must not be empty or white space")
+
+
 def build_headers(settings: Settings) -> Dict[str, str]:
     """The request headers: browser-like defaults, then the caller's, then the nonce."""
     parts = urlsplit(settings.base_url)
-    headers: Dict[str, str] = {}
-    lower: Dict[str, str] = {}
-
-    def put(name: str, value: str) -> None:
-        old = lower.get(name.lower())
-        if old is not None:
-            del headers[old]
-        headers[name] = value
-        lower[name.lower()] = name
-
-    for name, value in BROWSER_HEADERS:
-        put(name, value)
-    put("Origin", settings.origin)
-    put("Alt-Used", parts.netloc.rpartition("@")[2])
-    put("Referer", f"{settings.base_url}/chatgpt-free-use/")
-    put("Content-Type", "application/json")
+    headers = dict(BROWSER_HEADERS)
+    put_header(headers, "Origin", settings.origin)
+    put_header(headers, "Alt-Used", parts.netloc.rpartition("@")[2])
+    put_header(headers, "Referer", f"{settings.base_url}/chatgpt-free-use/")
+    put_header(headers, "Content-Type", "application/json")
     for name, value in settings.headers:
-        put(name, value)
+        put_header(headers, name, value)
     if settings.nonce:
-        put("X-WP-Nonce", settings.nonce)
+        put_header(headers, NONCE_HEADER, settings.nonce)
     return headers
+
+
+def put_header(headers: Dict[str, str], name: str, value: str) -> None:
+    """Set header ``name`` in a plain dict, replacing it whatever its case."""
+    drop_header(headers, name)
+    headers[name] = value
+
+
+def drop_header(headers: Dict[str, str], name: str) -> None:
+    """Remove header ``name`` from a plain dict, whatever its case."""
+    for key in [key for key in headers if key.lower() == name.lower()]:
+        del headers[key]
 
 
 def build_payload(messages: Sequence[Mapping[str, Any]], settings: Settings) -> Dict[str, Any]:
@@ -342,7 +391,29 @@ def build_request(messages: object, settings: Settings) -> PreparedRequest:
         TypeError, ValueError: ``messages`` is not what API.md section 3 asks for.
     """
     check_messages(messages)
-    payload = build_payload(messages, settings)  # type: ignore[arg-type]
+    return _prepare(build_payload(messages, settings), settings)  # type: ignore[arg-type]
+
+
+def build_turn_request(
+    history: Sequence[Mapping[str, Any]], text: object, settings: Settings
+) -> PreparedRequest:
+    """The POST of one conversation turn, as the site's own chatbot sends it.
+
+    The browser sends the history *without* the new message, which goes in
+    ``newMessage`` alone (PROTOCOL.md section 1); its first item is usually the
+    bot's start sentence.
+
+    Raises:
+        TypeError, ValueError: ``text`` is not a non-blank string.
+    """
+    check_text(text)
+    assert isinstance(text, str)
+    payload = build_payload([*history, {"role": "user", "content": text}], settings)
+    payload["messages"] = [dict(message) for message in history]
+    return _prepare(payload, settings)
+
+
+def _prepare(payload: Dict[str, Any], settings: Settings) -> PreparedRequest:
     try:
         text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError as exc:  # a circular reference, NaN
@@ -351,3 +422,21 @@ def build_request(messages: object, settings: Settings) -> PreparedRequest:
         raise TypeError(f"messages cannot be sent as JSON: {exc}") from None
     body = text.encode("utf-8")
     return PreparedRequest(settings.url, build_headers(settings), body, payload["chatId"])
+
+
+def with_nonce(request: PreparedRequest, nonce: Optional[str]) -> PreparedRequest:
+    """``request`` with its ``X-WP-Nonce`` header replaced by ``nonce`` (dropped if ``None``)."""
+    headers = dict(request.headers)
+    drop_header(headers, NONCE_HEADER)
+    if nonce:
+        headers[NONCE_HEADER] = nonce
+    return replace(request, headers=headers)
+
+
+def header_value(headers: Mapping[str, str], name: str) -> Optional[str]:
+    """The value of header ``name`` in a plain dict, matched case-insensitively."""
+    name = name.lower()
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None

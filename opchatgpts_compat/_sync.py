@@ -15,14 +15,28 @@ import re
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Deque, Iterator, Mapping, Optional, Type
+from typing import (
+    Any,
+    Callable,
+    ContextManager,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+    Union,
+)
 
 import requests
 import urllib3.exceptions
 
+from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
-from ._models import Reply
-from ._protocol import Failure, ReplyParser, proxy_status_error, transport_error
+from ._models import Reply, StatusEvent
+from ._protocol import ERROR_READ_LIMIT, Failure, ReplyParser, proxy_status_error, transport_error
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -31,8 +45,17 @@ from ._request import (
     build_request,
     build_settings,
 )
+from ._site import (
+    Fetch,
+    NonceRefresh,
+    SiteState,
+    build_page_fetch,
+    page_client_options,
+    page_settings,
+    read_page,
+)
 
-__all__ = ["Client", "Stream"]
+__all__ = ["Client", "Conversation", "Stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +81,10 @@ class Client:
         headers: extra headers, overriding the built-in browser-like ones.
         session: a ``requests.Session`` to use; the client does not close it.
         **options: payload defaults (``bot_id``, ``custom_id``, ``context_id``,
-            ``chat_id``, ``session_id``), ``nonce`` and ``max_event_size``.
+            ``chat_id``, ``session_id``, ``stream``), ``nonce`` (the first one to
+            send; a missing or stale nonce is fetched automatically),
+            ``max_event_size`` and ``rest_url`` (a REST base other than
+            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``).
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -82,13 +108,65 @@ class Client:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._site = SiteState(self._settings.nonce)
+
+    @classmethod
+    def from_page(cls, url: str, bot_id: Optional[str] = None, **options: Any) -> Client:
+        """A client set up as the chatbot on a WordPress page is.
+
+        Reads the page's ``mwai-chatbot-container`` element and takes its REST
+        base (``restUrl``), bot id or custom id, context id, session id, nonce,
+        streaming flag and start sentence.  The options given here win.
+
+        Args:
+            url: the page showing the chatbot.
+            bot_id: which chatbot, when the page has several (bot id or custom id);
+                the first one when ``None``.
+            **options: as for :class:`Client`.
+
+        Raises:
+            TypeError, ValueError: bad options or URL.
+            HTTPStatusError: the page's status is not 2xx.
+            OpchatgptsError: no chatbot (with that id) on the page, which is named.
+        """
+        client = cls(**page_client_options(url, options))
+        try:
+            fetch = build_page_fetch(url, client._settings)
+            chatbot = read_page(url, *client._fetch(fetch), bot_id)
+            client._settings = page_settings(client._settings, chatbot, url, options)
+            client._site.adopt(url, chatbot, keep_nonce="nonce" in options)
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     @property
     def settings(self) -> Settings:
         """The validated options."""
         return self._settings
 
-    def stream(self, messages: Any, **options: Any) -> Stream:
+    def conversation(self, chat_id: Optional[str] = None) -> Conversation:
+        """A new conversation: one ``chatId``, a history that grows turn by turn.
+
+        It starts from the bot's start sentence when ``from_page`` found one.
+        """
+        return Conversation(self, self._site.transcript(chat_id))
+
+    def conversation_from_json(self, text: str) -> Conversation:
+        """A conversation saved with :meth:`Conversation.to_json`, to carry on.
+
+        Raises:
+            ValueError: ``text`` is not a saved conversation.
+        """
+        return Conversation(self, Transcript.from_json(text))
+
+    def stream(
+        self,
+        messages: Any,
+        *,
+        on_status: Optional[Callable[[StatusEvent], None]] = None,
+        **options: Any,
+    ) -> Stream:
         """Send ``messages`` and iterate over the reply's chunks as they arrive.
 
         Nothing is sent until the first chunk is asked for.  Use it as a
@@ -98,8 +176,11 @@ class Client:
         Args:
             messages: ``[{"role": ..., "content": ...}, ...]``, oldest first;
                 the last one is the new message.
+            on_status: called with each :class:`StatusEvent` (a ``live`` frame
+                that is not reply text, e.g. "Generating response...") as it
+                arrives; they are also kept in :attr:`Stream.statuses`.
             **options: per-call ``bot_id``, ``custom_id``, ``context_id``,
-                ``chat_id``, ``session_id``, ``nonce``.
+                ``chat_id``, ``session_id``, ``nonce``, ``stream``.
 
         Returns:
             A :class:`Stream`: an iterator of ``str`` chunks.
@@ -107,10 +188,8 @@ class Client:
         Raises:
             TypeError, ValueError: bad ``messages`` or options (nothing is sent).
         """
-        if self._closed:
-            raise RuntimeError("this Client is closed")
-        settings = self._settings.merge(**options)
-        return Stream(self, build_request(messages, settings), settings)
+        settings = self._settings_for(options)
+        return Stream(self, build_request(messages, settings), settings, on_status=on_status)
 
     def complete(self, messages: Any, **options: Any) -> Reply:
         """Send ``messages`` and return the whole :class:`Reply`.
@@ -124,6 +203,48 @@ class Client:
                 pass
         assert chunks.reply is not None
         return chunks.reply
+
+    def _settings_for(self, options: Mapping[str, Any]) -> Settings:
+        if self._closed:
+            raise RuntimeError("this Client is closed")
+        return self._site.settings_for(self._settings, options)
+
+    def _fetch(self, fetch: Fetch) -> Tuple[int, str, bytes]:
+        """Send a request that gets a nonce or a page; its status, type and body."""
+        settings = self._settings
+        logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
+        response = self._send(
+            fetch.method, fetch.url, fetch.headers, fetch.body, redirects=fetch.method == "GET"
+        )
+        try:
+            with _mapped(settings, started=True):
+                body = _read_all(response, fetch.read_limit)
+        finally:
+            response.close()
+        logger.debug("answer %s to %s", response.status_code, fetch.redacted_url)
+        return response.status_code, response.headers.get("Content-Type", ""), body
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Optional[bytes],
+        *,
+        redirects: bool = False,  # a POST must not turn into a GET that drops the message
+    ) -> requests.Response:
+        settings = self._settings
+        with _mapped(settings, started=False):
+            return self._get_session().request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                proxies=_proxies(settings),
+                timeout=(settings.timeout, settings.timeout),
+                stream=True,
+                allow_redirects=redirects,
+            )
 
     def _get_session(self) -> requests.Session:
         if self._session is None:
@@ -153,6 +274,63 @@ class Client:
         return f"<Client {self._settings.base_url}{self._settings.via}>"
 
 
+# twin: _async.py AsyncConversation
+class Conversation:
+    """A chat with one ``chatId``, as the site's own chatbot holds one.
+
+    Made by :meth:`Client.conversation`.  Each turn sends the history and the
+    new text; a turn that ends in its ``end`` frame adds the user's message and
+    the reply to :attr:`messages`; a turn that fails or is left early adds nothing.
+    """
+
+    def __init__(self, client: Client, transcript: Transcript) -> None:
+        self._client = client
+        self._transcript = transcript
+
+    @property
+    def chat_id(self) -> str:
+        """The ``chatId`` of every turn."""
+        return self._transcript.chat_id
+
+    @property
+    def messages(self) -> List[Dict[str, Any]]:
+        """The history sent so far, replies included (copies: edit the JSON to change it)."""
+        return [dict(message) for message in self._transcript.messages]
+
+    def stream(
+        self,
+        text: str,
+        *,
+        on_status: Optional[Callable[[StatusEvent], None]] = None,
+        **options: Any,
+    ) -> Stream:
+        """Send ``text`` as the next turn; iterate over the reply's chunks.
+
+        As :meth:`Client.stream`, taking the new message's text.
+
+        Raises:
+            TypeError, ValueError: ``text`` is blank, or bad options (nothing is sent).
+        """
+        settings = self._client._settings_for(options)
+        turn = self._transcript.begin(text, settings)
+        return Stream(self._client, turn.request, settings, on_status=on_status, turn=turn)
+
+    def complete(self, text: str, **options: Any) -> Reply:
+        """Send ``text`` as the next turn and return the whole :class:`Reply`."""
+        with self.stream(text, **options) as chunks:
+            for _ in chunks:
+                pass
+        assert chunks.reply is not None
+        return chunks.reply
+
+    def to_json(self) -> str:
+        """The conversation as JSON, for :meth:`Client.conversation_from_json`."""
+        return self._transcript.to_json()
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.chat_id} messages={len(self._transcript.messages)}>"
+
+
 class Stream:
     """The chunks of one reply, as they arrive (an iterator of ``str``).
 
@@ -168,11 +346,16 @@ class Stream:
         settings: Settings,
         *,
         owns_client: bool = False,
+        on_status: Optional[Callable[[StatusEvent], None]] = None,
+        turn: Optional[Turn] = None,
     ) -> None:
         self._client = client
         self._request = request
         self._settings = settings
         self._owns_client = owns_client
+        self._on_status = on_status
+        self._turn = turn
+        self._refresh = NonceRefresh(client._site, settings, request)
         self._response: Optional[requests.Response] = None
         self._parser: Optional[ReplyParser] = None
         self._pending: Deque[str] = deque()
@@ -191,6 +374,11 @@ class Stream:
         """The core parser of this answer (statuses, new nonce), once it started."""
         return self._parser
 
+    @property
+    def statuses(self) -> List[StatusEvent]:
+        """The status frames so far: ``live`` frames that are not reply text."""
+        return [] if self._parser is None else list(self._parser.statuses)
+
     def __iter__(self) -> Stream:
         return self
 
@@ -200,6 +388,7 @@ class Stream:
                 error, self._error = self._error, None
                 if error is not None:
                     raise error  # after the chunks that came before it
+                self._conclude()
                 raise StopIteration
             self._fill()
         return self._pending.popleft()
@@ -213,7 +402,10 @@ class Stream:
             with self._mapped(started=True):
                 data = self._response.raw.read1(READ_SIZE, decode_content=True)
             parser = self._parser
-            self._pending.extend(parser.feed(data) if data else parser.feed_eof())
+            try:
+                self._pending.extend(parser.feed(data) if data else parser.feed_eof())
+            finally:
+                self._report(parser.take_statuses())
             if parser.done:
                 self._error = parser.error
                 self._finish()
@@ -221,43 +413,70 @@ class Stream:
             self.close()
             raise
 
+    # twin: _async.py (the nonce refresh loop)
     def _open(self) -> None:
         settings = self._settings
-        request = self._request
-        proxies = {"http": settings.proxy, "https": settings.proxy} if settings.proxy else None
-        logger.debug("POST %s%s", request.url, settings.via)
-        with self._mapped(started=False):
-            response = self._client._get_session().post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                proxies=proxies,
-                timeout=(settings.timeout, settings.timeout),
-                stream=True,
-                allow_redirects=False,  # a POST must not turn into a GET that drops the message
+        refresh = self._refresh
+        response = self._post(refresh.request)
+        # A nonce rejection comes before the site does any work: ask the core
+        # whether to fetch a fresh nonce and send again (at most once).
+        while refresh.wants_body(response.status_code):
+            with self._mapped(started=True):
+                body = _read_all(response, ERROR_READ_LIMIT)
+            self._drop_response()
+            step: Union[Fetch, PreparedRequest] = refresh.feed_rejection(
+                response.status_code, response.headers.get("Content-Type", ""), body
             )
-        self._response = response
-        logger.debug("answer %s %s", response.status_code, response.headers.get("Content-Type"))
+            while isinstance(step, Fetch):
+                step = refresh.feed_fetch(step, *self._client._fetch(step))
+            response = self._post(step)
         self._parser = ReplyParser(
             response.status_code,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
         )
 
+    def _post(self, request: PreparedRequest) -> requests.Response:
+        settings = self._settings
+        logger.debug("POST %s%s", request.url, settings.via)
+        response = self._client._send("POST", request.url, request.headers, request.body)
+        self._response = response
+        logger.debug("answer %s %s", response.status_code, response.headers.get("Content-Type"))
+        self._client._site.observe_headers(response.headers)
+        return response
+
+    def _conclude(self) -> None:
+        # The caller has seen the whole reply: a conversation keeps the turn.
+        turn, self._turn = self._turn, None
+        if turn is not None and self.reply is not None:
+            turn.commit(self.reply)
+
+    def _report(self, statuses: List[StatusEvent]) -> None:
+        if self._on_status is not None:
+            for status in statuses:
+                self._on_status(status)
+
     def _finish(self) -> None:
         self._done = True
+        parser = self._parser
+        assert parser is not None
+        self._client._site.observe_parser(parser)
         self._release()
 
-    def _release(self) -> None:
+    def _drop_response(self) -> None:
         response, self._response = self._response, None
         if response is not None:
             response.close()
+
+    def _release(self) -> None:
+        self._drop_response()
         if self._owns_client:
             self._client.close()
 
     def close(self) -> None:
         """Stop reading and close the connection (nothing happens if already closed)."""
         self._done = True
+        self._turn = None  # left before the end: a conversation keeps nothing
         self._pending.clear()
         self._release()
 
@@ -280,31 +499,53 @@ class Stream:
         state = "done" if self._done else "open" if self._response is not None else "new"
         return f"<Stream {state} {self._request.url}{self._settings.via}>"
 
-    @contextmanager
-    def _mapped(self, *, started: bool) -> Iterator[None]:
-        """Turn requests/urllib3 exceptions into the contract's (twin: _async.py)."""
-        try:
-            yield
-        except OpchatgptsError:
-            raise
-        except Exception as exc:
-            kind = _failure_kind(exc)
-            settings = self._settings
-            partial = self._parser.partial if self._parser is not None else ""
-            status = _tunnel_status(exc) if kind == Failure.PROXY else None
-            if status is not None:
-                error: OpchatgptsError = proxy_status_error(status, settings.redacted_proxy)
-            else:
-                error = transport_error(
-                    kind,
-                    origin=settings.origin,
-                    timeout=settings.timeout,
-                    proxy=settings.redacted_proxy,
-                    started=started,
-                    partial=partial,
-                )
-            logger.debug("%s: %s", type(exc).__name__, error)
-            raise error from exc
+    def _mapped(self, *, started: bool) -> ContextManager[None]:
+        return _mapped(self._settings, started=started, parser=self._parser)
+
+
+def _proxies(settings: Settings) -> Optional[Dict[str, str]]:
+    return {"http": settings.proxy, "https": settings.proxy} if settings.proxy else None
+
+
+def _read_all(response: requests.Response, limit: int) -> bytes:
+    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
+    pieces: List[bytes] = []
+    size = 0
+    while size < limit:
+        data = response.raw.read1(READ_SIZE, decode_content=True)
+        if not data:
+            break
+        pieces.append(data)
+        size += len(data)
+    return b"".join(pieces)
+
+
+@contextmanager
+def _mapped(
+    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
+) -> Iterator[None]:
+    """Turn requests/urllib3 exceptions into the contract's (twin: _async.py)."""
+    try:
+        yield
+    except OpchatgptsError:
+        raise
+    except Exception as exc:
+        kind = _failure_kind(exc)
+        partial = parser.partial if parser is not None else ""
+        status = _tunnel_status(exc) if kind == Failure.PROXY else None
+        if status is not None:
+            error: OpchatgptsError = proxy_status_error(status, settings.redacted_proxy)
+        else:
+            error = transport_error(
+                kind,
+                origin=settings.origin,
+                timeout=settings.timeout,
+                proxy=settings.redacted_proxy,
+                started=started,
+                partial=partial,
+            )
+        logger.debug("%s: %s", type(exc).__name__, error)
+        raise error from exc
 
 
 def _failure_kind(exc: BaseException) -> str:

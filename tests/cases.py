@@ -66,6 +66,12 @@ class Case:
     statuses: int = 0
 
     @property
+    def nonce_rejection(self) -> bool:
+        """A 401/403 about the nonce: a client then tries to fetch one, and fails
+        here, since the site gives the same answer to every request."""
+        return self.error_attrs.get("code") in ("rest_forbidden", "rest_cookie_invalid_nonce")
+
+    @property
     def wire_body(self) -> bytes:
         """The bytes on the wire (compressed when ``gzip``)."""
         return gzip.compress(self.body, mtime=0) if self.gzip else self.body

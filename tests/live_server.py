@@ -105,6 +105,9 @@ class LiveServer:
     async def _startup(self) -> None:
         app = web.Application()
         app.router.add_post("/case/{index}" + SUBMIT, self._case)
+        # The same answer to every other request under the case's site (the
+        # nonce cases send start_session and fetch pages too).
+        app.router.add_route("*", "/case/{index}/{rest:.*}", self._case)
         app.router.add_post("/gate/{name}" + SUBMIT, self._gate)
         app.router.add_post("/endless/{name}" + SUBMIT, self._endless)
         app.router.add_post("/stall/{name}" + SUBMIT, self._stall)
