@@ -312,3 +312,23 @@ def test_serve_3_6_without_nonce_stops_on_sigterm() -> None:
     final = json.loads(result.stdout.splitlines()[-1])
     assert final["usage"]["accuracy"] == "tokens"
     assert process.returncode == 0
+
+
+# -- aiohttp only where needed -----------------------------------------------------------
+
+
+def test_the_sync_command_line_does_not_need_aiohttp(server: Server) -> None:
+    code = (
+        "import sys; sys.modules['aiohttp'] = None; "  # importing it now fails
+        "import opchatgpts_compat.notebook; "
+        "from opchatgpts_compat.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "chat", *site(server), "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Hello!")
