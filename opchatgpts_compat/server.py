@@ -422,11 +422,14 @@ class RequestRecord:
 
 
 class _Reject(Exception):
-    """A refusal before any answer byte: send ``response`` instead."""
+    """A refusal before any reply: send ``response``, with ``frame`` as its body if given."""
 
-    def __init__(self, response: web.StreamResponse) -> None:
+    def __init__(
+        self, response: web.StreamResponse, frame: Optional[Dict[str, Any]] = None
+    ) -> None:
         super().__init__()
         self.response = response
+        self.frame = frame
 
 
 class Server:
@@ -780,11 +783,13 @@ class Server:
         record.kind = "session"
         if record.nonce is not None and record.nonce != self.nonce:
             return self._done(record, self._wp_error(request, "rest_cookie_invalid_nonce"))
+        # The session id is a PHP uniqid(): 13 hex digits.
         session_id = request.cookies.get("mwai_session_id") or secrets.token_hex(7)[:13]
         response = self._json(
             request,
             {"success": True, "sessionId": session_id, "restNonce": self.nonce},
             nonce_ok=record.nonce is not None,
+            extra={"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache"},
         )
         response.set_cookie("mwai_session_id", session_id, path="/", httponly=True)
         return self._done(record, response)
@@ -799,7 +804,12 @@ class Server:
                 request, params, record, stream=stream, nonce_ok=nonce_ok
             )
         except _Reject as reject:
-            return self._done(record, reject.response)
+            response = self._done(record, reject.response)
+            if reject.frame is not None:
+                await response.prepare(request)
+                await self._write(response, reject.frame)
+                await response.write_eof()
+            return response
         if fault == "html":
             return self._done(record, _html(_HTML_FAULT_PAGE))
         if not stream:
@@ -892,28 +902,36 @@ class Server:
             bot = self.bots.get("default", memory_bot)
         if bot is None:
             if self.flavor == "2.0":
-                raise _Reject(self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok))
+                raise self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok)
             bot = self.bots.get("default", memory_bot)  # 3.0.3+: the default chatbot
         if self.flavor == "3.6" and len(new_message) > self.text_input_max_length:
-            raise _Reject(self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok))
+            raise self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok)
         conversation = _conversation(params.get("messages"), new_message)
         record.messages = conversation
         if "FAIL500" in new_message:  # the recorded traces' upstream failure
             return conversation, Answer(()), "upstream"
-        result = bot(conversation)
-        answer = result if isinstance(result, Answer) else Answer(tuple(result))
+        try:
+            result = bot(conversation)
+            answer = result if isinstance(result, Answer) else Answer(tuple(result))
+        except Exception as exc:  # as the plugin reports an exception of its engine
+            logger.debug("bot %s failed", key, exc_info=True)
+            raise self._raised(
+                request, str(exc) or type(exc).__name__, stream=stream, nonce_ok=nonce_ok
+            ) from exc
         return conversation, answer, fault
 
     def _raised(
         self, request: web.Request, message: str, *, stream: bool, nonce_ok: bool
-    ) -> web.StreamResponse:
+    ) -> _Reject:
         # An exception inside the chatbot before it switched to streaming: a JSON
         # 500 answer, or, for a stream, one error frame under a JSON Content-Type.
         if not stream:
             body = {"success": False, "message": message}
-            return self._json(request, body, status=500, nonce_ok=nonce_ok)
-        frame = self._frame_bytes({"type": "error", "data": message})
-        return _FrameResponse(self._rest_headers(request, nonce_ok=nonce_ok), frame)
+            return _Reject(self._json(request, body, status=500, nonce_ok=nonce_ok))
+        response = web.StreamResponse(headers=self._rest_headers(request, nonce_ok=nonce_ok))
+        response.headers["Content-Type"] = _JSON_TYPE
+        response.enable_chunked_encoding()
+        return _Reject(response, {"type": "error", "data": message})
 
     def _frame_bytes(self, frame: Dict[str, Any]) -> List[bytes]:
         line = b"data: " + php_json(frame).encode("ascii")
@@ -1000,8 +1018,9 @@ class Server:
             await self._write(response, {"type": "error", "data": _UPSTREAM_ERRORS[self.flavor][0]})
         elif fault == "cut":
             record.outcome = "cut"
-            assert request.transport is not None
-            request.transport.close()  # no end frame, no last chunk
+            transport = request.transport
+            if transport is not None:
+                transport.close()  # no end frame, no last chunk
         else:
             end = self._end_object(conversation, answer, stream=True)
             await self._write(response, {"type": "end", "data": php_json(end)})
@@ -1009,22 +1028,6 @@ class Server:
     async def _write(self, response: web.StreamResponse, frame: Dict[str, Any]) -> None:
         for piece in self._frame_bytes(frame):
             await response.write(piece)
-
-
-class _FrameResponse(web.StreamResponse):
-    """HTTP 200, ``application/json``, chunked, whose body is event frames."""
-
-    def __init__(self, headers: Dict[str, str], pieces: List[bytes]) -> None:
-        super().__init__(headers=headers)
-        self.headers["Content-Type"] = _JSON_TYPE
-        self.enable_chunked_encoding()
-        self._pieces = pieces
-
-    async def prepare(self, request: web.BaseRequest) -> Any:
-        writer = await super().prepare(request)
-        for piece in self._pieces:
-            await self.write(piece)
-        return writer
 
 
 def _html(text: str, *, status: int = 200) -> web.Response:

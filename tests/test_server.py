@@ -385,6 +385,24 @@ def test_fault_slow_keeps_the_order() -> None:
     assert server.records[-1].seconds >= 0.01 * (server.records[-1].tokens - 1)
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_failing_bot_is_reported_as_the_plugin_does(stream: bool) -> None:
+    def bot(messages: Any) -> Answer:
+        raise RuntimeError("Quota exceeded.")
+
+    with Server(bots={"default": bot}) as server:
+        answer = submit(server, recorded_request("2.0", stream=stream), accept_stream=stream)
+    if stream:
+        assert (answer.status, answer.headers["content-type"]) == (
+            200,
+            "application/json; charset=UTF-8",
+        )
+        assert answer.body == b'data: {"type":"error","data":"Quota exceeded."}\n\n'
+    else:
+        assert answer.status == 500
+        assert answer.body == b'{"success":false,"message":"Quota exceeded."}'
+
+
 def test_no_fault_by_default() -> None:
     server = Server()
     assert server.fault is None
