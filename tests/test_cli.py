@@ -134,12 +134,13 @@ def test_site_failures_exit_1(
     assert message in result.stderr
 
 
-def test_missing_nonce_exits_1(server: Server) -> None:
-    result = run("chat", "--base-url", server.base_url, "Hi")
+def test_http_error_exits_1(server: Server) -> None:
+    # AI Engine 2.0 refuses a message over 64 KiB with 403 and a JSON message.
+    result = run("chat", *site(server), stdin="A" * 65537)
     assert result.returncode == 1
+    assert result.stdout == ""
     assert result.stderr == (
-        "opchatgpts-compat: error: HTTP 401 Unauthorized: "
-        "Sorry, you are not allowed to do that. (rest_forbidden)\n"
+        "opchatgpts-compat: error: HTTP 403 Forbidden: Sorry, your query has been rejected.\n"
     )
 
 
@@ -287,7 +288,7 @@ def test_serve_logs_each_request_and_stops_on_ctrl_c() -> None:
     try:
         assert "nonce 0a1b2c3d4e" in banner
         ok = run("chat", "--base-url", base_url, "--nonce", "0a1b2c3d4e", "Hi")
-        refused = run("chat", "--base-url", base_url, "Hi")
+        refused = run("chat", "--base-url", base_url, "--nonce", "0a1b2c3d4e", stdin="A" * 65537)
     finally:
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=30)
@@ -296,7 +297,7 @@ def test_serve_logs_each_request_and_stops_on_ctrl_c() -> None:
     log = [line for line in err.splitlines() if "/wp-json/" in line]
     assert len(log) == 2
     assert '"POST /wp-json/mwai-ui/v1/chats/submit" 200 stream bot=default tokens=12 ok' in log[0]
-    assert '"POST /wp-json/mwai-ui/v1/chats/submit" 401 submit' in log[1]
+    assert '"POST /wp-json/mwai-ui/v1/chats/submit" 403 submit' in log[1]
     assert err.endswith("opchatgpts-compat: interrupted\n")
 
 
