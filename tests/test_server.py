@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
@@ -463,16 +462,14 @@ def ai_engine_server() -> Iterator[Server]:
         yield server
 
 
-def test_serve_forever_and_stop() -> None:
+async def test_serve_forever_and_stop() -> None:
     server = Server()
     seen = []
 
-    async def main() -> None:
-        def ready(running: Server) -> None:
-            seen.append(running.base_url)
-            running.stop()
+    def ready(running: Server) -> None:
+        seen.append(running.base_url)
+        running.stop()
 
-        await server.serve_forever(ready)
-
-    asyncio.run(main())
+    await server.serve_forever(ready)
     assert seen and seen[0].startswith("http://127.0.0.1:")
+    assert repr(server) == "<Server AI Engine 2.0 stopped>"
