@@ -266,6 +266,32 @@ def test_interactive_chat_keeps_the_history(server: Server, use_async: bool) -> 
     assert err.startswith("Chatting;")
 
 
+def test_ctrl_c_at_the_prompt_exits_130(server: Server) -> None:
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [*CLI_WITH_SIGINT, "chat", *site(server)],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    try:
+        assert process.stderr is not None
+        seen = b""
+        while not seen.endswith(b"> "):  # the prompt: it waits for a line now
+            piece = os.read(process.stderr.fileno(), 1024)
+            assert piece, seen
+            seen += piece
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        os.close(master)
+    assert process.returncode == 130
+    assert out == b""
+    assert err == b"opchatgpts-compat: interrupted\n"
+
+
 # -- serve -----------------------------------------------------------------------------
 
 
