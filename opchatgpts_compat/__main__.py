@@ -42,6 +42,11 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+EXIT_CODES = (
+    "Exit codes: 0 ok, 1 the site failed or the stream broke, 2 usage error, "
+    "130 interrupted (Ctrl-C)."
+)
+
 #: Seconds between the tokens of the embedded server started by ``--local``:
 #: enough to see the reply stream, short enough not to wait.
 LOCAL_DELAY = 0.02
@@ -60,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Talk to a WordPress AI Engine chatbot, or run a compatible one locally.",
-        epilog=f'Start with: {PROG} chat --local "Hello"',
+        epilog=f'Start with: {PROG} chat --local "Hello".  {EXIT_CODES}',
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -68,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser(
         "chat",
         help="send a message and stream the reply",
+        epilog=EXIT_CODES,
         description=(
             "Send MESSAGE and print the reply as it arrives.  Without MESSAGE, read it "
             "from piped stdin, or chat interactively on a terminal (the conversation's "
@@ -94,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"for connecting and for each wait for bytes (default: {DEFAULT_TIMEOUT:g})",
     )
-    chat.add_argument("--bot-id", default="default", metavar="ID", help="payload botId")
+    chat.add_argument(
+        "--bot-id",
+        default="default",
+        metavar="ID",
+        help="payload botId (default: default; the embedded server also answers "
+        "fault-error, fault-cut, fault-slow and fault-html, with that fault)",
+    )
     chat.add_argument(
         "--nonce",
         metavar="NONCE",
