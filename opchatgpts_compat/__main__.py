@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, TextIO
 
 from ._exceptions import OpchatgptsError
 from ._models import Reply
-from ._request import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
+from ._request import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, build_settings
 from ._sync import Client
 from ._version import __version__
 
@@ -247,12 +247,10 @@ class Chat:
         self.use_async = use_async
         self.messages: Messages = []
         self._client: Optional[Client] = None
-        if not use_async:
-            self._client = Client(**options)
+        if use_async:
+            build_settings(**options)  # the clients' option checks, before anything is sent
         else:
-            from ._async import AsyncClient
-
-            AsyncClient(**options)  # the same option checks, before anything is sent
+            self._client = Client(**options)
 
     def __enter__(self) -> Chat:
         return self
