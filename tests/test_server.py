@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -344,6 +345,27 @@ def test_each_token_is_sent_before_the_next_is_made() -> None:
         assert server.wait_for(lambda records: len(records) == 1, timeout=10)
     record = server.records[0]
     assert (record.tokens, record.outcome) == (1, "disconnected")
+
+
+def test_a_client_leaving_early_is_seen_at_once() -> None:
+    # The next token is 60 s away: only the disconnect can end the answer now.
+    with Server(delay=60.0) as server, Client(server.base_url, nonce=server.nonce) as client:
+        with client.stream([{"role": "user", "content": "Hi"}]) as chunks:
+            assert next(chunks) == "Hello!"
+        assert server.wait_for(lambda records: len(records) == 1, timeout=10)
+    assert (server.records[0].tokens, server.records[0].outcome) == (1, "disconnected")
+
+
+async def test_an_async_client_leaving_early_is_seen_at_once() -> None:
+    with Server(delay=60.0) as server:
+        async with AsyncClient(server.base_url, nonce=server.nonce) as client:
+            async for chunk in client.stream([{"role": "user", "content": "Hi"}]):
+                assert chunk == "Hello!"
+                break
+        # The server runs in its own thread: wait there, not in this loop.
+        done = await asyncio.to_thread(server.wait_for, lambda records: len(records) == 1, 10)
+        assert done
+    assert (server.records[0].tokens, server.records[0].outcome) == (1, "disconnected")
 
 
 @pytest.mark.parametrize("use_option", [False, True])
