@@ -1,0 +1,1081 @@
+"""An AI Engine-compatible chatbot server, for demos, notebooks and tests.
+
+It answers as the WordPress plugin does, byte for byte where the recorded
+answers in ``shared/fixtures/real/`` show it: ``POST
+/wp-json/mwai-ui/v1/chats/submit`` (an event stream, or one JSON answer with
+``"stream": false``), the session endpoint, the nonce check of WordPress core,
+a chatbot page carrying the front end's parameters, and the plugin's
+rejections.  Two flavours: ``"2.0"`` (AI Engine 2.0.9, the default) and
+``"3.6"`` (AI Engine 3.6.2).
+
+Three ways to run it::
+
+    with Server() as server:               # a thread with its own event loop
+        Client(server.base_url, nonce=server.nonce).complete(...)
+
+    async with Server() as server:         # inside a running event loop
+        ...
+
+    $ opchatgpts-compat serve --port 8080  # the command line
+
+The built-in bot is deterministic: it answers from the conversation, word by
+word, ``delay`` seconds apart.  Bots are callables taking the conversation (a
+list of role/content dicts, the new message last) and returning the tokens,
+or an :class:`Answer`; :class:`ScriptedBot` replays fixed tokens.
+
+Fault modes (``"error"``, ``"cut"``, ``"slow"``, ``"html"``) are never on by
+default: pick one for every request with ``fault=``, per bot id with
+``faults={"some-bot": "cut"}``, or send one of the bot ids ``fault-error``,
+``fault-cut``, ``fault-slow``, ``fault-html``.  A message containing
+``FAIL500`` makes the "upstream" fail as in the recorded traces.
+
+``aiohttp`` is imported here, so ``import opchatgpts_compat`` stays free of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import json
+import logging
+import math
+import re
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+)
+
+from aiohttp import web
+
+__all__ = [
+    "FAULTS",
+    "FLAVORS",
+    "Answer",
+    "RequestRecord",
+    "ScriptedBot",
+    "Server",
+    "memory_bot",
+    "php_json",
+    "render_chatbot_element",
+]
+
+logger = logging.getLogger(__name__)
+
+FLAVORS = ("2.0", "3.6")
+FAULTS = ("error", "cut", "slow", "html")
+
+SUBMIT_ROUTE = "/mwai-ui/v1/chats/submit"
+SESSION_ROUTE = "/mwai/v1/start_session"
+DEFAULT_PAGE_PATH = "/chatbot/"
+#: The post id of the chatbot page on the recorded sites.
+DEFAULT_CONTEXT_ID = 4
+#: AI Engine's default ``textInputMaxLength`` (characters; 3.x enforces it).
+DEFAULT_TEXT_INPUT_MAX_LENGTH = 512
+#: AI Engine 1.9.1-2.5.9 refuse a message longer than this many bytes (4096 x 16).
+MAX_MESSAGE_BYTES_2_0 = 65536
+#: Seconds between tokens for the ``slow`` fault.
+DEFAULT_SLOW_DELAY = 1.0
+
+REJECTED = "Sorry, your query has been rejected."
+START_SENTENCE = "Hi! How can I help you?"
+STATUS_LABEL = "Generating response..."
+
+#: What the recorded "upstream" failures said (the fake OpenAI answered 500).
+_UPSTREAM_ERRORS = {
+    "2.0": (
+        "From OpenAI: Error : The server had an error while processing your request. "
+        "Sorry about that!",
+        "From OpenAI: The server had an error while processing your request. Sorry about that!",
+    ),
+    "3.6": (
+        "OpenAI (Responses API): Error: The server had an error while processing your "
+        "request. Sorry about that! (server_error)",
+        'OpenAI (Responses API): {"error": {"message": "The server had an error while '
+        'processing your request. Sorry about that!", "type": "server_error", "param": null, '
+        '"code": null}}',
+    ),
+}
+
+_JSON_TYPE = "application/json; charset=UTF-8"
+#: PHP appends the charset without a space.
+_STREAM_TYPE = "text/event-stream;charset=UTF-8"
+_HTML_TYPE = "text/html; charset=UTF-8"
+
+_WP_ERRORS = {
+    "rest_forbidden": (401, "Sorry, you are not allowed to do that."),
+    "rest_cookie_invalid_nonce": (403, "Cookie check failed"),
+    "rest_no_route": (404, "No route was found matching the URL and request method."),
+}
+
+_WORDS = re.compile(r"\s*\S+")
+
+
+def php_json(value: Any) -> str:
+    """``value`` as PHP's ``json_encode`` writes it with default flags.
+
+    Compact, ``/`` escaped as ``\\/``, every non-ASCII character as ``\\uXXXX``
+    (surrogate pairs above U+FFFF).  A ``/`` can only occur inside a string in
+    JSON text, so replacing it afterwards is safe.
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
+
+
+# -- bots -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a bot answers: the tokens, and optionally what the upstream reported."""
+
+    tokens: Sequence[str]
+    #: Replaces the server's usage estimate (3.6 adds ``price``, ``queries``,
+    #: ``accuracy`` when missing).
+    usage: Optional[Mapping[str, Any]] = None
+    #: 3.6 only: the ``responseId``; derived from the conversation when ``None``.
+    response_id: Optional[str] = None
+
+
+Messages = List[Dict[str, str]]
+Bot = Callable[[Messages], Union[Answer, Iterable[str]]]
+
+
+def split_words(text: str) -> List[str]:
+    """``text`` as word tokens, each with the white space before it (as LLMs stream)."""
+    return _WORDS.findall(text)
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def memory_bot(messages: Messages) -> Answer:
+    """The built-in bot: a deterministic answer that shows it read the history."""
+    said = [m["content"] for m in messages if m.get("role") == "user"]
+    new = said[-1] if said else ""
+    if len(said) < 2:
+        text = f'Hello! You said "{_quote(new)}". Tell me more, and I will remember it.'
+    else:
+        text = (
+            f'You said "{_quote(new)}". Earlier you said "{_quote(said[-2])}". '
+            f"That makes {len(said)} messages from you in this conversation."
+        )
+    return Answer(split_words(text))
+
+
+class ScriptedBot:
+    """A bot that answers every message with the same tokens.
+
+    >>> ScriptedBot(["Hello", " there", ",", " world"])  # the recorded traces' reply
+    ScriptedBot(['Hello', ' there', ',', ' world'])
+    """
+
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        *,
+        usage: Optional[Mapping[str, Any]] = None,
+        response_id: Optional[str] = None,
+    ) -> None:
+        self.answer = Answer(tuple(tokens), usage, response_id)
+
+    def __call__(self, messages: Messages) -> Answer:
+        return self.answer
+
+    def __repr__(self) -> str:
+        return f"ScriptedBot({list(self.answer.tokens)!r})"
+
+
+# -- the chatbot page --------------------------------------------------------------
+
+
+def _params(flavor: str, max_length: int) -> Dict[str, Any]:
+    # The data-params of the recorded pages, key order included.
+    if flavor == "2.0":
+        return {
+            "aiName": "AI: ",
+            "userName": "User: ",
+            "guestName": "Guest: ",
+            "textSend": "Send",
+            "textClear": "Clear",
+            "textInputPlaceholder": "Type your message...",
+            "textInputMaxLength": max_length,
+            "textCompliance": "",
+            "startSentence": START_SENTENCE,
+            "localMemory": True,
+            "themeId": "chatgpt",
+            "window": False,
+            "icon": "",
+            "iconText": "",
+            "iconAlt": "AI Chatbot Avatar",
+            "iconPosition": "bottom-right",
+            "fullscreen": False,
+            "copyButton": False,
+        }
+    return {
+        "aiName": "AI: ",
+        "userName": "User: ",
+        "guestName": "Guest: ",
+        "textSend": "Send",
+        "textClear": "Clear",
+        "imageUpload": False,
+        "fileUpload": False,
+        "multiUpload": False,
+        "maxUploads": 1,
+        "fileUploads": 0,
+        "mode": "chat",
+        "textInputPlaceholder": "Type your message...",
+        "textInputMaxLength": max_length,
+        "textCompliance": "",
+        "startSentence": START_SENTENCE,
+        "localMemory": True,
+        "themeId": "chatgpt",
+        "window": False,
+        "icon": "",
+        "iconText": "",
+        "iconTextDelay": 1,
+        "iconAlt": "AI Engine Chatbot",
+        "iconPosition": "bottom-right",
+        "centerOpen": False,
+        "width": "",
+        "openDelay": "",
+        "iconBubble": False,
+        "windowAnimation": "zoom",
+        "fullscreen": False,
+        "copyButton": False,
+        "pdfButton": False,
+        "headerSubtitle": "Discuss with",
+        "containerType": "standard",
+        "headerType": "standard",
+        "messagesType": "standard",
+        "inputType": "standard",
+        "footerType": "standard",
+    }
+
+
+def render_chatbot_element(
+    base_url: str,
+    *,
+    flavor: str = "2.0",
+    nonce: Optional[str] = None,
+    bot_id: str = "default",
+    context_id: int = DEFAULT_CONTEXT_ID,
+    text_input_max_length: int = DEFAULT_TEXT_INPUT_MAX_LENGTH,
+    event_logs: bool = False,
+) -> str:
+    """The ``mwai-chatbot-container`` element, as AI Engine renders it for a guest.
+
+    Attribute values are PHP ``json_encode`` output escaped with
+    ``htmlspecialchars(..., ENT_QUOTES)``.  2.0 embeds the nonce; 3.6 renders
+    ``restNonce`` and ``sessionId`` as ``null`` (its front end calls
+    ``start_session``).
+    """
+    _check_flavor(flavor)
+    plugin_url = f"{base_url}/wp-content/plugins/ai-engine"
+    system: Dict[str, Any]
+    if flavor == "2.0":
+        system = {
+            "botId": bot_id,
+            "customId": None,
+            "userData": None,
+            "sessionId": "N/A",
+            "restNonce": nonce,
+            "contextId": context_id,
+            "pluginUrl": plugin_url + "/",
+            "restUrl": f"{base_url}/wp-json",
+            "debugMode": True,
+            "typewriter": False,
+            "speech_recognition": False,
+            "speech_synthesis": False,
+            "stream": True,
+        }
+        theme: Dict[str, Any] = {
+            "type": "internal",
+            "name": "ChatGPT",
+            "themeId": "chatgpt",
+            "settings": [],
+            "style": "",
+        }
+    else:
+        system = {
+            "botId": bot_id,
+            "customId": None,
+            "userData": None,
+            "sessionId": None,
+            "restNonce": None,
+            "contextId": context_id,
+            "pluginUrl": plugin_url,
+            "restUrl": f"{base_url}/wp-json",
+            "stream": True,
+            "debugMode": False,
+            "eventLogs": event_logs,
+            "speech_recognition": False,
+            "speech_synthesis": False,
+            "typewriter": False,
+            "crossSite": False,
+            "actions": [],
+            "blocks": [],
+            "shortcuts": [],
+        }
+        theme = {
+            "type": "internal",
+            "name": "ChatGPT",
+            "themeId": "chatgpt",
+            "settings": [],
+            "style": "",
+            "cssUrl": f"{plugin_url}/themes/chatgpt.css",
+        }
+
+    def attr(value: Dict[str, Any]) -> str:
+        return html.escape(php_json(value), quote=True).replace("&#x27;", "&#039;")
+
+    params = _params(flavor, text_input_max_length)
+    return (
+        f"<div class='mwai-chatbot-container' data-params='{attr(params)}'"
+        f" data-system='{attr(system)}' data-theme='{attr(theme)}'></div>"
+    )
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en-US">
+<head>
+<meta charset="UTF-8" />
+<title>Chatbot &#8211; opchatgpts-compat</title>
+<link rel="https://api.w.org/" href="{base}/wp-json/" />
+</head>
+<body class="page-template-default page page-id-{context_id}">
+<main>
+<h1>Chatbot</h1>
+{element}
+</main>
+</body>
+</html>
+"""
+
+_HTML_FAULT_PAGE = """<!DOCTYPE html>
+<html lang="en-US">
+<head><meta charset="UTF-8" /><title>Just a moment...</title></head>
+<body><p>This page was served from a cache instead of the chatbot's answer.</p></body>
+</html>
+"""
+
+_NOT_FOUND_PAGE = """<!DOCTYPE html>
+<html lang="en-US">
+<head><meta charset="UTF-8" /><title>Page not found</title></head>
+<body><h1>Oops! That page can&#8217;t be found.</h1></body>
+</html>
+"""
+
+
+# -- the server --------------------------------------------------------------------
+
+
+@dataclass
+class RequestRecord:
+    """One request the server answered, for tests and the ``serve`` log."""
+
+    method: str
+    path: str
+    #: The client's address.
+    remote: str = ""
+    status: int = 0
+    #: ``stream``, ``json`` (a submit answered as such), ``submit`` (one
+    #: refused before that), ``page``, ``session`` or ``other``.
+    kind: str = "other"
+    bot_id: Optional[str] = None
+    #: The nonce the request carried (``X-WP-Nonce``), if any.
+    nonce: Optional[str] = None
+    #: The conversation the bot saw (submit only).
+    messages: Messages = field(default_factory=list)
+    #: ``live`` text frames written.
+    tokens: int = 0
+    #: ``ok``; ``disconnected`` (the client went away mid-answer);
+    #: ``cut`` (the ``cut`` fault); ``cancelled`` (the server shut down).
+    outcome: str = "ok"
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """The one-line log entry of this request."""
+        extra = (
+            f" bot={self.bot_id} tokens={self.tokens}" if self.kind in ("stream", "json") else ""
+        )
+        return (
+            f'{self.remote} "{self.method} {self.path}" {self.status} {self.kind}{extra} '
+            f"{self.outcome} {self.seconds:.3f}s"
+        )
+
+
+class _Reject(Exception):
+    """A refusal before any reply: send ``response``, with ``frame`` as its body if given."""
+
+    def __init__(
+        self, response: web.StreamResponse, frame: Optional[Dict[str, Any]] = None
+    ) -> None:
+        super().__init__()
+        self.response = response
+        self.frame = frame
+
+
+class Server:
+    """An AI Engine-compatible chatbot site on a free local port.
+
+    Args:
+        host: address to bind; ``127.0.0.1`` unless told otherwise.
+        port: port to bind; ``0`` picks a free one (see :attr:`base_url`).
+        flavor: ``"2.0"`` (AI Engine 2.0.9: nonce in the page, no
+            ``start_session``, 64 KiB message cap, unknown bot refused) or
+            ``"3.6"`` (AI Engine 3.6.2: ``start_session``, per-bot
+            ``textInputMaxLength``, unknown bot falls back to ``default``).
+        require_nonce: refuse a submit without ``X-WP-Nonce`` (401
+            ``rest_forbidden``), as AI Engine 2.0.0+ does.  A wrong nonce is
+            always refused (403 ``rest_cookie_invalid_nonce``), as WordPress does.
+        nonce: the site's nonce (10 hex digits); random when ``None``.
+        delay: seconds between tokens.
+        bots: bot id -> bot; the default is ``{"default": memory_bot}``.
+        fault: a fault mode for every request (see the module docstring).
+        faults: bot id -> fault mode.
+        slow_delay: seconds between tokens for the ``slow`` fault.
+        event_logs: 3.6: send the ``Generating response...`` status frame first.
+        split_frames: write ``data: {...}`` and ``\\n\\n`` as two flushes (two
+            HTTP chunks), as PHP does; ``False`` writes each frame at once.
+        page_path: where the chatbot page is (also served at ``/``).
+        context_id: the page's post id (``contextId``).
+        text_input_max_length: the bot's ``textInputMaxLength``.
+        clock: returns the event frames' timestamps (``time.time``).
+        shutdown_timeout: seconds given to unfinished answers when closing.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        flavor: str = "2.0",
+        require_nonce: bool = True,
+        nonce: Optional[str] = None,
+        delay: float = 0.0,
+        bots: Optional[Mapping[str, Bot]] = None,
+        fault: Optional[str] = None,
+        faults: Optional[Mapping[str, str]] = None,
+        slow_delay: float = DEFAULT_SLOW_DELAY,
+        event_logs: bool = False,
+        split_frames: bool = True,
+        page_path: str = DEFAULT_PAGE_PATH,
+        context_id: int = DEFAULT_CONTEXT_ID,
+        text_input_max_length: int = DEFAULT_TEXT_INPUT_MAX_LENGTH,
+        clock: Callable[[], float] = time.time,
+        shutdown_timeout: float = 1.0,
+    ) -> None:
+        _check_flavor(flavor)
+        for mode in [fault, *(faults or {}).values()]:
+            if mode is not None and mode not in FAULTS:
+                raise ValueError(f"unknown fault mode {mode!r}; choose from {', '.join(FAULTS)}")
+        if delay < 0 or slow_delay < 0:
+            raise ValueError("delays must not be negative")
+        if not page_path.startswith("/"):
+            raise ValueError("page_path must start with '/'")
+        self.host = host
+        self.port = port
+        self.flavor = flavor
+        self.require_nonce = require_nonce
+        self.nonce = nonce or secrets.token_hex(5)
+        self.delay = delay
+        self.bots: Dict[str, Bot] = dict(bots) if bots is not None else {"default": memory_bot}
+        self.fault = fault
+        self.faults: Dict[str, str] = {f"fault-{mode}": mode for mode in FAULTS}
+        self.faults.update(faults or {})
+        self.slow_delay = slow_delay
+        self.event_logs = event_logs
+        self.split_frames = split_frames
+        self.page_path = page_path
+        self.context_id = context_id
+        self.text_input_max_length = text_input_max_length
+        self.clock = clock
+        self.shutdown_timeout = shutdown_timeout
+        #: Every request answered, oldest first.
+        self.records: List[RequestRecord] = []
+        self._changed = threading.Condition()
+        self._runner: Optional[web.AppRunner] = None
+        self._thread: Optional[threading.Thread] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._stop: Optional[asyncio.Event] = None
+        self._closing = False
+
+    # -- addresses ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running server (give it to a client)."""
+        if self._runner is None:
+            raise RuntimeError("the server is not running")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def page_url(self) -> str:
+        """The chatbot page (for ``Client.from_page``)."""
+        return self.base_url + self.page_path
+
+    def rotate_nonce(self, nonce: Optional[str] = None) -> str:
+        """Replace the site's nonce (the old one is refused from now on).
+
+        Returns:
+            The new nonce (random when ``nonce`` is ``None``).
+        """
+        self.nonce = nonce or secrets.token_hex(5)
+        return self.nonce
+
+    def wait_for(self, predicate: Callable[[List[RequestRecord]], bool], timeout: float) -> bool:
+        """Block until ``predicate(records)`` holds, from another thread than the server's.
+
+        Returns:
+            Whether it holds (``False`` once ``timeout`` seconds passed).
+        """
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(list(self.records)), timeout)
+
+    # -- asyncio use ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening in the running event loop."""
+        if self._runner is not None:
+            raise RuntimeError("the server is already running")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # handler_cancellation: a client that goes away ends its answer at once,
+        # even between two slow tokens (recorded as "disconnected").
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=self.shutdown_timeout,
+            handler_cancellation=True,
+        )
+        await runner.setup()
+        try:
+            sock = _listen(self.host, self.port)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(runner, sock)
+        try:
+            await site.start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._closing = False
+        logger.debug("AI Engine %s server on %s", self.flavor, self.base_url)
+
+    async def close(self) -> None:
+        """Stop listening and end every connection."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._closing = True
+            await runner.cleanup()
+
+    async def serve_forever(self, ready: Optional[Callable[[Server], None]] = None) -> None:
+        """Start, call ``ready(self)``, and serve until cancelled or :meth:`stop`."""
+        self._stop = asyncio.Event()
+        await self.start()
+        try:
+            if ready is not None:
+                ready(self)
+            await self._stop.wait()
+        finally:
+            await self.close()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.close()
+
+    # -- blocking use: a thread with its own event loop --------------------------------
+
+    def run_in_thread(self) -> Server:
+        """Start the server in a thread of its own; returns ``self``.
+
+        Works in plain scripts and in Jupyter alike (the kernel's loop is not used).
+        Stop it with :meth:`shutdown`.
+        """
+        if self._thread is not None:
+            raise RuntimeError("the server is already running")
+        loop = asyncio.new_event_loop()
+        started: List[BaseException] = []
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                started.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+                loop.run_until_complete(self.close())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+        thread = threading.Thread(target=run, name=f"opchatgpts-server-{id(self):x}", daemon=True)
+        thread.start()
+        ready.wait()
+        if started:
+            thread.join()
+            raise started[0]
+        self._loop = loop
+        self._thread = thread
+        return self
+
+    def shutdown(self) -> None:
+        """Stop a server started by :meth:`run_in_thread` and wait for its thread."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        self._thread = self._loop = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+    def stop(self) -> None:
+        """Make :meth:`serve_forever` return (callable from the server's loop only)."""
+        if self._stop is not None:
+            self._stop.set()
+
+    def __enter__(self) -> Server:
+        return self.run_in_thread()
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._runner is not None else "stopped"
+        return f"<Server AI Engine {self.flavor} {where}>"
+
+    # -- requests ---------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        record = RequestRecord(
+            request.method, request.path_qs, remote=request.remote or "", nonce=_nonce_of(request)
+        )
+        started = time.monotonic()
+        try:
+            response = await self._route(request, record)
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when its client disconnects.
+            record.outcome = "cancelled" if self._closing else "disconnected"
+            raise
+        finally:
+            record.seconds = time.monotonic() - started
+            self._record(record)
+        return response
+
+    async def _route(self, request: web.Request, record: RequestRecord) -> web.StreamResponse:
+        route = request.query.get("rest_route") if request.path == "/" else None
+        if route is None and request.path.startswith("/wp-json/"):
+            route = request.path[len("/wp-json") :]
+        if route is not None:
+            if route == SUBMIT_ROUTE and request.method == "POST":
+                return await self._submit(request, record)
+            if route == SESSION_ROUTE and request.method == "POST" and self.flavor == "3.6":
+                return self._start_session(request, record)
+            return self._done(record, self._wp_error(request, "rest_no_route"))
+        if request.method in ("GET", "HEAD") and request.path in ("/", self.page_path):
+            record.kind = "page"
+            base = f"{request.scheme}://{request.host}"
+            element = render_chatbot_element(
+                base,
+                flavor=self.flavor,
+                nonce=self.nonce,
+                context_id=self.context_id,
+                text_input_max_length=self.text_input_max_length,
+                event_logs=self.event_logs,
+            )
+            page = _PAGE.format(base=base, context_id=self.context_id, element=element)
+            return self._done(record, _html(page))
+        return self._done(record, _html(_NOT_FOUND_PAGE, status=404))
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._changed:
+            self.records.append(record)
+            self._changed.notify_all()
+        logger.info("%s", record.line())
+
+    @staticmethod
+    def _done(record: RequestRecord, response: web.StreamResponse) -> web.StreamResponse:
+        record.status = response.status
+        return response
+
+    def _rest_headers(self, request: web.Request, *, nonce_ok: bool) -> Dict[str, str]:
+        # What WordPress sends with every REST answer, in its order.
+        headers = {
+            "X-Robots-Tag": "noindex",
+            "Link": f'<{request.scheme}://{request.host}/wp-json/>; rel="https://api.w.org/"',
+            "X-Content-Type-Options": "nosniff",
+            "Access-Control-Expose-Headers": "X-WP-Total, X-WP-TotalPages, Link",
+            "Access-Control-Allow-Headers": (
+                "Authorization, X-WP-Nonce, Content-Disposition, Content-MD5, Content-Type"
+            ),
+        }
+        if nonce_ok:
+            headers["X-WP-Nonce"] = self.nonce
+        return headers
+
+    def _json(
+        self,
+        request: web.Request,
+        value: Any,
+        *,
+        status: int = 200,
+        nonce_ok: bool = False,
+        extra: Optional[Mapping[str, str]] = None,
+    ) -> web.Response:
+        headers = self._rest_headers(request, nonce_ok=nonce_ok)
+        headers.update(extra or {})
+        headers["Content-Type"] = _JSON_TYPE
+        return web.Response(status=status, body=php_json(value).encode(), headers=headers)
+
+    def _wp_error(self, request: web.Request, code: str) -> web.Response:
+        status, message = _WP_ERRORS[code]
+        extra = {}
+        if code == "rest_cookie_invalid_nonce":
+            extra = {
+                "Expires": "Wed, 11 Jan 1984 05:00:00 GMT",
+                "Cache-Control": "no-cache, must-revalidate, max-age=0",
+            }
+        body = {"code": code, "message": message, "data": {"status": status}}
+        return self._json(request, body, status=status, extra=extra)
+
+    def _start_session(self, request: web.Request, record: RequestRecord) -> web.StreamResponse:
+        record.kind = "session"
+        if record.nonce is not None and record.nonce != self.nonce:
+            return self._done(record, self._wp_error(request, "rest_cookie_invalid_nonce"))
+        # The session id is a PHP uniqid(): 13 hex digits.
+        session_id = request.cookies.get("mwai_session_id") or secrets.token_hex(7)[:13]
+        response = self._json(
+            request,
+            {"success": True, "sessionId": session_id, "restNonce": self.nonce},
+            nonce_ok=record.nonce is not None,
+            extra={"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache"},
+        )
+        response.set_cookie("mwai_session_id", session_id, path="/", httponly=True)
+        return self._done(record, response)
+
+    async def _submit(self, request: web.Request, record: RequestRecord) -> web.StreamResponse:
+        record.kind = "submit"
+        try:
+            params, nonce_ok = await self._check_submit(request, record)
+            stream = params.get("stream") is True
+            record.kind = "stream" if stream else "json"
+            conversation, answer, fault = self._converse(
+                request, params, record, stream=stream, nonce_ok=nonce_ok
+            )
+        except _Reject as reject:
+            response = self._done(record, reject.response)
+            if reject.frame is not None:
+                await response.prepare(request)
+                await self._write(response, reject.frame)
+                await response.write_eof()
+            return response
+        if fault == "html":
+            return self._done(record, _html(_HTML_FAULT_PAGE))
+        if not stream:
+            return self._done(
+                record, self._json_answer(request, conversation, answer, fault, nonce_ok)
+            )
+        response = web.StreamResponse(headers=self._rest_headers(request, nonce_ok=nonce_ok))
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"
+        response.headers["Content-Type"] = _STREAM_TYPE
+        response.enable_chunked_encoding()
+        record.status = 200
+        await response.prepare(request)
+        try:
+            await self._stream(
+                request,
+                response=response,
+                conversation=conversation,
+                answer=answer,
+                fault=fault,
+                record=record,
+            )
+        except ConnectionError:
+            record.outcome = "disconnected"  # the client closed the connection
+            return response
+        if record.outcome == "ok":
+            await response.write_eof()
+        return response
+
+    async def _check_submit(
+        self, request: web.Request, record: RequestRecord
+    ) -> Tuple[Dict[str, Any], bool]:
+        # WordPress core first: a nonce that is sent must be valid.
+        nonce = record.nonce
+        if nonce is not None and nonce != self.nonce:
+            raise _Reject(self._wp_error(request, "rest_cookie_invalid_nonce"))
+        nonce_ok = nonce is not None
+        params: Any = {}
+        if request.content_type == "application/json":
+            raw = await request.read()
+            if raw.strip():
+                try:
+                    params = json.loads(raw)
+                except ValueError:
+                    raise _Reject(self._invalid_json(request, nonce_ok)) from None
+        if not isinstance(params, dict):
+            params = {}
+        # Then the plugin's permission callback.
+        if self.require_nonce and not nonce_ok:
+            raise _Reject(self._wp_error(request, "rest_forbidden"))
+        new_message = params.get("newMessage")
+        new_message = new_message.strip() if isinstance(new_message, str) else ""
+        params["newMessage"] = new_message
+        if not new_message or not (params.get("botId") or params.get("customId")):
+            raise _Reject(self._rejected(request, nonce_ok))
+        if self.flavor == "2.0" and len(new_message.encode("utf-8")) > MAX_MESSAGE_BYTES_2_0:
+            raise _Reject(self._rejected(request, nonce_ok))
+        return params, nonce_ok
+
+    def _rejected(self, request: web.Request, nonce_ok: bool) -> web.Response:
+        return self._json(
+            request, {"success": False, "message": REJECTED}, status=403, nonce_ok=nonce_ok
+        )
+
+    def _invalid_json(self, request: web.Request, nonce_ok: bool) -> web.Response:
+        body = {
+            "code": "rest_invalid_json",
+            "message": "Invalid JSON body passed.",
+            "data": {"status": 400, "json_error_code": 4, "json_error_message": "Syntax error"},
+        }
+        return self._json(request, body, status=400, nonce_ok=nonce_ok)
+
+    def _converse(
+        self,
+        request: web.Request,
+        params: Dict[str, Any],
+        record: RequestRecord,
+        *,
+        stream: bool,
+        nonce_ok: bool,
+    ) -> Tuple[Messages, Answer, Optional[str]]:
+        bot_id = params.get("botId") if isinstance(params.get("botId"), str) else None
+        custom_id = params.get("customId") if isinstance(params.get("customId"), str) else None
+        key = custom_id or bot_id or "default"
+        record.bot_id = key
+        new_message: str = params["newMessage"]
+        fault = self.fault or self.faults.get(key)
+        bot = self.bots.get(key)
+        if bot is None and key in self.faults:
+            bot = self.bots.get("default", memory_bot)
+        if bot is None:
+            if self.flavor == "2.0":
+                raise self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok)
+            bot = self.bots.get("default", memory_bot)  # 3.0.3+: the default chatbot
+        if self.flavor == "3.6" and len(new_message) > self.text_input_max_length:
+            raise self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok)
+        conversation = _conversation(params.get("messages"), new_message)
+        record.messages = conversation
+        if "FAIL500" in new_message:  # the recorded traces' upstream failure
+            return conversation, Answer(()), "upstream"
+        try:
+            result = bot(conversation)
+            answer = result if isinstance(result, Answer) else Answer(tuple(result))
+        except Exception as exc:  # as the plugin reports an exception of its engine
+            logger.debug("bot %s failed", key, exc_info=True)
+            raise self._raised(
+                request, str(exc) or type(exc).__name__, stream=stream, nonce_ok=nonce_ok
+            ) from exc
+        return conversation, answer, fault
+
+    def _raised(
+        self, request: web.Request, message: str, *, stream: bool, nonce_ok: bool
+    ) -> _Reject:
+        # An exception inside the chatbot before it switched to streaming: a JSON
+        # 500 answer, or, for a stream, one error frame under a JSON Content-Type.
+        if not stream:
+            body = {"success": False, "message": message}
+            return _Reject(self._json(request, body, status=500, nonce_ok=nonce_ok))
+        response = web.StreamResponse(headers=self._rest_headers(request, nonce_ok=nonce_ok))
+        response.headers["Content-Type"] = _JSON_TYPE
+        response.enable_chunked_encoding()
+        return _Reject(response, {"type": "error", "data": message})
+
+    def _frame_bytes(self, frame: Dict[str, Any]) -> List[bytes]:
+        line = b"data: " + php_json(frame).encode("ascii")
+        return [line, b"\n\n"] if self.split_frames else [line + b"\n\n"]
+
+    def _end_object(
+        self, conversation: Messages, answer: Answer, *, stream: bool
+    ) -> Dict[str, Any]:
+        text = "".join(answer.tokens)
+        usage: Dict[str, Any]
+        if answer.usage is not None:
+            usage = dict(answer.usage)
+        elif self.flavor == "2.0" and stream:
+            # 2.0.9 estimates a streamed reply's usage: no prompt tokens, and
+            # about one token per three bytes of reply (6 for "Hello there, world").
+            completion = math.ceil(len(text.encode("utf-8")) / 3)
+            usage = {
+                "prompt_tokens": 0,
+                "completion_tokens": completion,
+                "total_tokens": completion,
+            }
+        else:
+            prompt = math.ceil(sum(len(m["content"].encode("utf-8")) for m in conversation) / 4)
+            completion = len(answer.tokens)
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+        end: Dict[str, Any] = {"success": True, "reply": text.strip(), "images": None}
+        if self.flavor == "2.0":
+            end["usage"] = usage
+            return end
+        for key, value in (("price", None), ("queries", 1), ("accuracy", "tokens")):
+            usage.setdefault(key, value)
+        end.update(actions=[], shortcuts=[], blocks=[], usage=usage)
+        end["responseId"] = answer.response_id or _response_id(conversation)
+        return end
+
+    def _json_answer(
+        self,
+        request: web.Request,
+        conversation: Messages,
+        answer: Answer,
+        fault: Optional[str],
+        nonce_ok: bool,
+    ) -> web.Response:
+        if fault in ("error", "upstream"):
+            _, message = _UPSTREAM_ERRORS[self.flavor]
+            body = {"success": False, "message": message}
+            return self._json(request, body, status=500, nonce_ok=nonce_ok)
+        body = self._end_object(conversation, answer, stream=False)
+        return self._json(request, body, nonce_ok=nonce_ok)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        *,
+        response: web.StreamResponse,
+        conversation: Messages,
+        answer: Answer,
+        fault: Optional[str],
+        record: RequestRecord,
+    ) -> None:
+        tokens = list(answer.tokens)
+        delay = self.slow_delay if fault == "slow" else self.delay
+        if self.flavor == "3.6" and self.event_logs:
+            status = {
+                "type": "live",
+                "data": STATUS_LABEL,
+                "timestamp": self.clock(),
+                "subtype": "status",
+                "visibility": "collapsed",
+            }
+            await self._write(response, status)
+        if fault in ("error", "cut"):
+            tokens = tokens[: len(tokens) // 2]
+        for index, token in enumerate(tokens):
+            if index and delay:
+                await asyncio.sleep(delay)
+            await self._write(response, {"type": "live", "data": token})
+            record.tokens += 1
+        if fault in ("error", "upstream"):
+            await self._write(response, {"type": "error", "data": _UPSTREAM_ERRORS[self.flavor][0]})
+        elif fault == "cut":
+            record.outcome = "cut"
+            transport = request.transport
+            if transport is not None:
+                transport.close()  # no end frame, no last chunk
+        else:
+            end = self._end_object(conversation, answer, stream=True)
+            await self._write(response, {"type": "end", "data": php_json(end)})
+
+    async def _write(self, response: web.StreamResponse, frame: Dict[str, Any]) -> None:
+        for piece in self._frame_bytes(frame):
+            await response.write(piece)
+
+
+def _html(text: str, *, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=text.encode("utf-8"), headers={"Content-Type": _HTML_TYPE}
+    )
+
+
+def _nonce_of(request: web.Request) -> Optional[str]:
+    value = request.headers.get("X-WP-Nonce")
+    return value if value else None
+
+
+def _conversation(history: object, new_message: str) -> Messages:
+    """The messages the bot sees, built as the plugin does.
+
+    Only role and content are kept; a trailing user message gets its content
+    replaced by ``newMessage``, else ``newMessage`` is appended (so both the
+    browser's history and g4f's full list work).
+    """
+    messages: Messages = []
+    if isinstance(history, list):
+        for item in history:
+            if isinstance(item, dict):
+                role, content = item.get("role"), item.get("content")
+                if isinstance(role, str) and isinstance(content, str):
+                    messages.append({"role": role, "content": content})
+    if messages and messages[-1]["role"] == "user":
+        messages[-1]["content"] = new_message
+    else:
+        messages.append({"role": "user", "content": new_message})
+    return messages
+
+
+def _response_id(conversation: Messages) -> str:
+    digest = hashlib.sha256(php_json(conversation).encode()).hexdigest()
+    return f"resp_{digest[:24]}"
+
+
+def _check_flavor(flavor: str) -> None:
+    if flavor not in FLAVORS:
+        raise ValueError(f"unknown flavor {flavor!r}; choose from {', '.join(FLAVORS)}")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (IPv4 or IPv6, as the host says)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = infos[0]
+    sock = socket.create_server(address[:2], family=family)
+    sock.setblocking(False)
+    return sock

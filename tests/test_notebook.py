@@ -1,0 +1,147 @@
+"""The Jupyter display helper, and examples/quickstart.ipynb run in a real kernel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, AsyncIterator, Dict, List
+
+import pytest
+
+from opchatgpts_compat import AsyncClient, Client
+from opchatgpts_compat.notebook import display_stream
+from opchatgpts_compat.server import Server
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+
+
+class FakeDisplay:
+    """Stands in for ``IPython.display.display``: one call per output area."""
+
+    def __init__(self) -> None:
+        self.areas: List[List[str]] = []
+
+    def __call__(self, obj: Any, *, display_id: Any = None) -> Any:
+        assert display_id is True
+        area = [obj.data]
+        self.areas.append(area)
+        fake = self
+
+        class Handle:
+            def update(self, obj: Any) -> None:
+                area.append(obj.data)
+                assert fake.areas[-1] is area
+
+        return Handle()
+
+
+@pytest.fixture
+def fake_display(monkeypatch: pytest.MonkeyPatch) -> FakeDisplay:
+    pytest.importorskip("IPython")
+    import IPython.display
+
+    fake = FakeDisplay()
+    monkeypatch.setattr(IPython.display, "display", fake)
+    return fake
+
+
+def test_one_area_grows_with_each_chunk(fake_display: FakeDisplay) -> None:
+    assert display_stream(iter(["Hel", "lo", "!"])) == "Hello!"
+    assert fake_display.areas == [["", "Hel", "Hello", "Hello!"]]
+
+
+def test_a_sync_stream(fake_display: FakeDisplay) -> None:
+    with Server() as server, Client(server.base_url, nonce=server.nonce) as client:
+        with client.stream([{"role": "user", "content": "Hi"}]) as chunks:
+            text = display_stream(chunks)
+    assert chunks.reply is not None
+    assert text == chunks.reply.text
+    assert len(fake_display.areas) == 1
+    assert fake_display.areas[0][-1] == text
+    assert len(fake_display.areas[0]) == 1 + 12  # the empty start, then one per token
+
+
+async def test_an_async_stream(fake_display: FakeDisplay) -> None:
+    async with Server() as server, AsyncClient(server.base_url, nonce=server.nonce) as client:
+        async with client.stream([{"role": "user", "content": "Hi"}]) as chunks:
+            text = await display_stream(chunks)
+    assert chunks.reply is not None
+    assert text == chunks.reply.text
+    assert [area[-1] for area in fake_display.areas] == [text]
+
+
+async def test_any_async_iterable(fake_display: FakeDisplay) -> None:
+    async def chunks() -> AsyncIterator[str]:
+        for chunk in ("a", "b"):
+            yield chunk
+
+    assert await display_stream(chunks(), markdown=True) == "ab"
+    assert fake_display.areas == [["", "a", "ab"]]
+
+
+def test_without_ipython(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "IPython", None)
+    monkeypatch.setitem(sys.modules, "IPython.display", None)
+    with pytest.raises(ImportError, match=r"pip install 'opchatgpts-compat\[notebook\]'"):
+        display_stream(["x"])
+
+
+# -- the quickstart notebook, executed ---------------------------------------------
+
+
+def outputs_of(cell: Dict[str, Any]) -> str:
+    return "".join(output.get("text", "") for output in cell["outputs"])
+
+
+async def test_quickstart_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # nbclient's async API, in the test's loop: its blocking API runs a loop
+    # of its own that it leaves open.
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # no path-migration warning from jupyter_core
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    try:
+        async with client.async_setup_kernel():
+            for index, cell in enumerate(notebook.cells):
+                await client.async_execute_cell(cell, index)
+    except Exception as exc:
+        if client.kc is None:  # no kernel spec, or the kernel did not start
+            pytest.skip(f"a Jupyter kernel could not be started: {exc}")
+        raise
+
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for cell in code:
+        assert all(output["output_type"] != "error" for output in cell["outputs"])
+    start, sync, async_, shown, shown_async, chat, stop = code
+
+    (result,) = start["outputs"]
+    assert result["data"]["text/plain"].startswith("<Server AI Engine 2.0 http://127.0.0.1:")
+    assert outputs_of(sync).splitlines() == [
+        'Hello! You said "Hello from a notebook". Tell me more, and I will remember it.',
+        "{'prompt_tokens': 0, 'completion_tokens': 26, 'total_tokens': 26}",
+    ]
+    assert outputs_of(async_) == (
+        'Hello! You said "Hello, asyncio". Tell me more, and I will remember it.\n'
+    )
+    # One output area each, updated in place, the whole reply left in it.
+    for cell, message in ((shown, "Show me the tokens"), (shown_async, "And asynchronously")):
+        (area,) = cell["outputs"]
+        assert area["output_type"] == "display_data"
+        assert area["data"]["text/plain"] == (
+            f'Hello! You said "{message}". Tell me more, and I will remember it.'
+        )
+    assert outputs_of(chat) == (
+        "> My name is Ada\n"
+        'Hello! You said "My name is Ada". Tell me more, and I will remember it.\n'
+        "> What is my name?\n"
+        'You said "What is my name?". Earlier you said "My name is Ada". '
+        "That makes 2 messages from you in this conversation.\n"
+    )
+    assert stop["outputs"] == []
