@@ -221,9 +221,10 @@ def test_page_element_is_the_recorded_one(flavor: str) -> None:
     assert element == real(flavor, "page_chatbot_element.html").decode().strip()
 
 
-def test_page_is_served_with_the_servers_own_urls(flavor: str) -> None:
+@pytest.mark.parametrize("path", ["/chatbot/", "/", "/chatgpt-free-use/"])
+def test_page_is_served_with_the_servers_own_urls(flavor: str, path: str) -> None:
     with Server(flavor=flavor) as server:
-        response = requests.get(server.page_url, timeout=10)
+        response = requests.get(server.base_url + path, timeout=10)
         base_url = server.base_url
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
