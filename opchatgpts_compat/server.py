@@ -83,6 +83,8 @@ FAULTS = ("error", "cut", "slow", "html")
 SUBMIT_ROUTE = "/mwai-ui/v1/chats/submit"
 SESSION_ROUTE = "/mwai/v1/start_session"
 DEFAULT_PAGE_PATH = "/chatbot/"
+#: opchatgpts.net's chatbot page, the Referer the original provider sent.
+ORIGINAL_PAGE_PATH = "/chatgpt-free-use/"
 #: The post id of the chatbot page on the recorded sites.
 DEFAULT_CONTEXT_ID = 4
 #: AI Engine's default ``textInputMaxLength`` (characters; 3.x enforces it).
@@ -454,7 +456,8 @@ class Server:
         event_logs: 3.6: send the ``Generating response...`` status frame first.
         split_frames: write ``data: {...}`` and ``\\n\\n`` as two flushes (two
             HTTP chunks), as PHP does; ``False`` writes each frame at once.
-        page_path: where the chatbot page is (also served at ``/``).
+        page_path: where the chatbot page is (also served at ``/`` and at
+            ``/chatgpt-free-use/``, opchatgpts.net's page, the client's Referer).
         context_id: the page's post id (``contextId``).
         text_input_max_length: the bot's ``textInputMaxLength``.
         clock: returns the event frames' timestamps (``time.time``).
@@ -713,7 +716,11 @@ class Server:
             if route == SESSION_ROUTE and request.method == "POST" and self.flavor == "3.6":
                 return self._start_session(request, record)
             return self._done(record, self._wp_error(request, "rest_no_route"))
-        if request.method in ("GET", "HEAD") and request.path in ("/", self.page_path):
+        if request.method in ("GET", "HEAD") and request.path in (
+            "/",
+            self.page_path,
+            ORIGINAL_PAGE_PATH,
+        ):
             record.kind = "page"
             base = f"{request.scheme}://{request.host}"
             element = render_chatbot_element(

@@ -40,16 +40,16 @@ from opchatgpts_compat.server import (
     render_chatbot_element,
 )
 
-#: What the 3.6.2 site's upstream reported for the recorded reply.
-USAGE_36 = {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}
-USAGE_20_JSON = {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}
+#: What the recordings' fake upstream reported; 2.0.9 passes it on only in
+#: JSON answers (it estimates a stream's usage itself), 3.6.2 in both.
+UPSTREAM_USAGE = {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16}
 
 
 def recorded_bot(flavor: str, tokens: Any = TOKENS, *, stream: bool = True) -> ScriptedBot:
     """A bot answering what the recorded sites' fake upstream answered."""
     if flavor == "3.6":
-        return ScriptedBot(tokens, usage=USAGE_36, response_id="resp_fake123")
-    return ScriptedBot(tokens, usage=None if stream else USAGE_20_JSON)
+        return ScriptedBot(tokens, usage=UPSTREAM_USAGE, response_id="resp_fake123")
+    return ScriptedBot(tokens, usage=None if stream else UPSTREAM_USAGE)
 
 
 @pytest.fixture(params=FLAVORS)
@@ -221,9 +221,10 @@ def test_page_element_is_the_recorded_one(flavor: str) -> None:
     assert element == real(flavor, "page_chatbot_element.html").decode().strip()
 
 
-def test_page_is_served_with_the_servers_own_urls(flavor: str) -> None:
+@pytest.mark.parametrize("path", ["/chatbot/", "/", "/chatgpt-free-use/"])
+def test_page_is_served_with_the_servers_own_urls(flavor: str, path: str) -> None:
     with Server(flavor=flavor) as server:
-        response = requests.get(server.page_url, timeout=10)
+        response = requests.get(server.base_url + path, timeout=10)
         base_url = server.base_url
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
