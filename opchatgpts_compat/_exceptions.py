@@ -20,7 +20,7 @@ exception, so both front ends raise the same text and no secret leaks into it.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 __all__ = [
     "OpchatgptsError",
@@ -126,6 +126,10 @@ class IncompleteStreamError(OpchatgptsError):
 
 class EventTooLargeError(IncompleteStreamError):
     """One event (or JSON answer) grew past ``max_event_size`` bytes."""
+
+    #: Raised by :class:`~opchatgpts_compat.core.SSEDecoder`: the events it
+    #: completed in the same ``feed()`` before the overflow, to handle first.
+    events: Tuple[Any, ...] = ()
 
 
 class TransportError(OpchatgptsError):

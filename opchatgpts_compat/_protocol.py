@@ -4,7 +4,9 @@ A front end makes one :class:`ReplyParser` per answer, from its status code and
 Content-Type, feeds it every piece of the body as it arrives, yields the chunks
 each :meth:`~ReplyParser.feed` returns, and stops reading once
 :attr:`~ReplyParser.done` is true; at the end of the body it calls
-:meth:`~ReplyParser.feed_eof`.  Every decision about what the bytes mean is made
+:meth:`~ReplyParser.feed_eof`.  Once the chunks are out it calls
+:meth:`~ReplyParser.check`, which raises a failure that came after them in the
+same piece of the body.  Every decision about what the bytes mean is made
 here, so both front ends give the same chunks and the same errors.
 
 The rules (API.md section 5, PROTOCOL.md section 3):
@@ -36,6 +38,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import Reply, StatusEvent
+from ._request import redact_url
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 
 __all__ = ["ReplyParser", "Failure", "transport_error", "proxy_status_error", "ERROR_BODY_LIMIT"]
@@ -47,6 +50,8 @@ ERROR_READ_LIMIT = 64 * 1024
 #: The message of an ``error`` frame with empty data that nothing followed.
 GENERIC_SERVER_ERROR = "The site reported an error without a message"
 
+#: How much of a redirect's ``Location`` an error message quotes.
+_LOCATION_LIMIT = 200
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 
@@ -69,10 +74,20 @@ class ReplyParser:
         content_type: str = "",
         *,
         max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE,
+        location: Optional[str] = None,
+        proxy: Optional[str] = None,
     ) -> None:
+        """Args:
+        status_code, content_type: of the answer.
+        max_event_size: largest event or JSON answer, in bytes; ``None``: no limit.
+        location: the ``Location`` header, named in the error for a redirect.
+        proxy: the proxy URL, already redacted: a 407 is then the proxy's refusal.
+        """
         self.status_code = status_code
         self.content_type = content_type
         self.max_event_size = max_event_size
+        self.location = location
+        self.proxy = proxy
         self.done = False
         self.reply: Optional[Reply] = None
         self.statuses: List[StatusEvent] = []
@@ -84,6 +99,7 @@ class ReplyParser:
         self._decoder: Optional[SSEDecoder] = None
         self._empty_error = False
         self._seen_event = False
+        self._failure: Optional[OpchatgptsError] = None
 
     @property
     def partial(self) -> str:
@@ -102,8 +118,7 @@ class ReplyParser:
         if self.done or not data:
             return []
         if self._mode == _EVENTS:
-            assert self._decoder is not None
-            return self._events(self._decoder.feed(data))
+            return self._decode(data)
         self._body.append(data)
         self._body_len += len(data)
         if self._mode == _SNIFF:
@@ -111,13 +126,17 @@ class ReplyParser:
         if self._mode == _STATUS:
             if self._body_len >= ERROR_READ_LIMIT:
                 self._raise_status()
-        elif self.max_event_size is not None and self._body_len > self.max_event_size:
+        else:
+            self._check_json_size()
+        return []
+
+    def _check_json_size(self) -> None:
+        if self.max_event_size is not None and self._body_len > self.max_event_size:
             self._fail(
                 EventTooLargeError(
                     f"The JSON answer grew past max_event_size ({self.max_event_size} bytes)"
                 )
             )
-        return []
 
     def feed_eof(self) -> List[str]:
         """The body has ended.
@@ -162,22 +181,62 @@ class ReplyParser:
         if start == b"{":
             self._mode = _JSON
             self._body = [body]
+            self._check_json_size()  # the first piece may hold all of it
             return []
         self._mode = _EVENTS
         self._body = []
         self._decoder = SSEDecoder(self.max_event_size)
-        return self._events(self._decoder.feed(head))
+        return self._decode(head)
 
     # -- event streams ------------------------------------------------------------
 
+    def _decode(self, data: bytes) -> List[str]:
+        assert self._decoder is not None
+        try:
+            events = self._decoder.feed(data)
+        except EventTooLargeError as error:
+            # The frames before the overflow count: an end frame among them
+            # completes the answer; their chunks come out before the error.
+            out = self._events(list(error.events))
+            error.events = ()
+            if not self.done:
+                if not out:
+                    self._fail(error)
+                self.done = True
+                error.partial = self.partial
+                self._failure = error
+            return out
+        return self._events(events)
+
     def _events(self, events: List[Any]) -> List[str]:
         out: List[str] = []
-        for event in events:
-            self._seen_event = True
-            self._frame(event.data, out)
-            if self.done:
-                break
+        try:
+            for event in events:
+                self._seen_event = True
+                self._frame(event.data, out)
+                if self.done:
+                    break
+        except OpchatgptsError as error:
+            if not out:
+                raise
+            # Frames that came before the failure in the same piece of the body
+            # are delivered first, so the chunks a caller sees do not depend on
+            # how the bytes were split; check() raises the failure after them.
+            self._failure = error
         return out
+
+    def check(self) -> None:
+        """Raise the failure that ended the answer after the last chunks were returned.
+
+        :meth:`feed` returns the chunks of the frames before a failing one, and
+        sets :attr:`done`; the caller yields them and then calls this.
+
+        Raises:
+            OpchatgptsError: the answer failed (raised once).
+        """
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
 
     def _frame(self, data: str, out: List[str]) -> None:
         try:
@@ -270,6 +329,17 @@ class ReplyParser:
         body = b"".join(self._body)
         message = _status_line(status)
         shown = body[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
+        if status == 407 and self.proxy:
+            # Plain http:// through a proxy: the 407 is the proxy's, as a refused
+            # CONNECT tunnel is for https://; both give the same error.
+            error = proxy_status_error(status, self.proxy)
+            error.body = shown
+            self._fail(error)
+        if 300 <= status < 400 and self.location:
+            # Redirects are never followed: requests and aiohttp would turn a
+            # 301/302/303 POST into a GET without the message.  Name the target
+            # so the user can fix base_url.
+            message = f"{message}: redirected to {_shown_location(self.location)}, not followed"
         try:
             answer = json.loads(body)
         except ValueError:
@@ -355,6 +425,11 @@ def transport_error(
         error = TransportError(f"Cannot connect to {origin}{via}")
     error.partial = partial
     return error
+
+
+def _shown_location(location: str) -> str:
+    location = redact_url(location.strip())
+    return location if len(location) <= _LOCATION_LIMIT else location[:_LOCATION_LIMIT] + "..."
 
 
 def _status_line(status: int) -> str:

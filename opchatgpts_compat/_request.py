@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import string
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 from ._sse import DEFAULT_MAX_EVENT_SIZE
@@ -100,6 +101,9 @@ class Settings:
     session_id: str = DEFAULT_SESSION_ID
     stream: bool = True
     max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE
+    #: A CA bundle (file, or directory of hashed certificates) that replaces the
+    #: default trust store; ``None``: the default.  Certificates are always checked.
+    verify: Optional[str] = None
 
     @property
     def url(self) -> str:
@@ -170,6 +174,7 @@ def build_settings(
     session_id: str = DEFAULT_SESSION_ID,
     stream: bool = True,
     max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE,
+    verify: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> Settings:
     """Validate client options.
 
@@ -185,6 +190,8 @@ def build_settings(
         raise TypeError("headers must be a mapping of header names to values")
     if isinstance(base_url, str):
         base_url = base_url.rstrip("/")
+    if isinstance(verify, os.PathLike):
+        verify = os.fspath(verify)
     return _validated(
         Settings(
             base_url=base_url,
@@ -199,6 +206,7 @@ def build_settings(
             session_id=session_id,
             stream=stream,
             max_event_size=max_event_size,
+            verify=verify,
         )
     )
 
@@ -237,6 +245,7 @@ def _validated(settings: Settings) -> Settings:
             raise TypeError("max_event_size must be an int or None")
         if size <= 0:
             raise ValueError("max_event_size must be a positive number of bytes or None")
+    _check_verify(settings.verify)
     if not settings.bot_id and not settings.custom_id:
         raise ValueError("bot_id or custom_id must be given")
     return settings
@@ -255,6 +264,22 @@ def _check_http_url(name: str, value: object, *, secret: bool = False) -> None:
         raise ValueError(f"{name} must be an http:// or https:// URL with a host, not {shown!r}")
     if name == "base_url" and (parts.query or parts.fragment):
         raise ValueError(f"base_url must not have a query or fragment: {shown!r}")
+
+
+def _check_verify(verify: object) -> None:
+    # requests takes verify=False and aiohttp ssl=False to switch certificate
+    # checks off; here there is no such value, so it cannot happen by accident.
+    if verify is None:
+        return
+    if isinstance(verify, bool):
+        raise TypeError(
+            "verify takes the path of a CA bundle (or None for the default trust store); "
+            "certificate checks cannot be switched off"
+        )
+    if not isinstance(verify, str):
+        raise TypeError("verify must be the path of a CA bundle file or directory, or None")
+    if not os.path.exists(verify):
+        raise ValueError(f"verify: no CA bundle at {verify!r}")
 
 
 def _check_str(name: str, value: object) -> None:

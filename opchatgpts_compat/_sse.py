@@ -25,7 +25,7 @@ than ``max_event_size`` bytes of it.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from ._exceptions import EventTooLargeError
 from ._models import Event
@@ -133,9 +133,10 @@ class SSEDecoder:
             self._tail_len = 0
         else:
             text = chunk[:end] if end < len(chunk) else chunk
+        events = self._lines(text)
         if end < len(chunk):
-            self._hold(chunk[end:])
-        return self._lines(text)
+            self._hold(chunk[end:], events)
+        return events
 
     def close(self) -> None:
         """End of input: an event without its closing empty line is discarded."""
@@ -143,16 +144,22 @@ class SSEDecoder:
         self._tail_len = 0
         self._reset_event()
 
-    def _hold(self, piece: bytes) -> None:
+    def _hold(self, piece: bytes, events: Optional[List[Event]] = None) -> None:
         self._tail.append(piece)
         self._tail_len += len(piece)
         limit = self.max_event_size
         if limit is not None and self._tail_len + self._data_len > limit:
-            self._too_large()
+            self._too_large(events)
 
-    def _too_large(self) -> None:
+    def _too_large(self, events: Optional[List[Event]] = None) -> NoReturn:
+        # The events completed before the overflow in the same chunk ride on
+        # the error, so what a caller gets does not depend on how bytes were split.
         self.close()
-        raise EventTooLargeError(f"An event grew past max_event_size ({self.max_event_size} bytes)")
+        error = EventTooLargeError(
+            f"An event grew past max_event_size ({self.max_event_size} bytes)"
+        )
+        error.events = tuple(events or ())
+        raise error
 
     def _lines(self, text: bytes) -> List[Event]:
         # ``text`` is whole lines, each ended by LF.  Splitting on a blank line
@@ -172,7 +179,7 @@ class SSEDecoder:
             ):
                 # Fast path: the one-line ``data: ...`` frame every server sends.
                 if limit is not None and len(block) - 6 > limit:
-                    self._too_large()
+                    self._too_large(events)
                 events.append(
                     Event(block[6:].decode("utf-8", "replace"), "message", self.last_event_id)
                 )
@@ -203,7 +210,7 @@ class SSEDecoder:
             self._data_len += len(value) + 1
             limit = self.max_event_size
             if limit is not None and self._data_len > limit:
-                self._too_large()
+                self._too_large(events)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":

@@ -1,0 +1,132 @@
+"""Regression tests, no sockets, for the core fixes found by the fault suite.
+
+The outcome of an answer must not depend on how its bytes were split into
+reads: the same chunks, then the same reply or error with the same partial.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence, Tuple
+
+import pytest
+from fault_server import end_frame, error_frame, live
+
+from opchatgpts_compat import (
+    EventTooLargeError,
+    HTTPStatusError,
+    OpchatgptsError,
+    ServerError,
+)
+from opchatgpts_compat.core import ReplyParser, SSEDecoder, build_settings
+
+Outcome = Tuple[List[str], Optional[str], Optional[Tuple[type, str, str]]]
+
+
+def run(
+    pieces: Sequence[bytes], status: int = 200, **kwargs: Any
+) -> Tuple[List[str], Optional[str], Optional[Tuple[type, str, str]]]:
+    """Feed ``pieces`` as a front end does: chunks out, then check(), then EOF."""
+    parser = ReplyParser(status, "text/event-stream", **kwargs)
+    chunks: List[str] = []
+    try:
+        for piece in pieces:
+            chunks += parser.feed(piece)
+            if parser.done:
+                break
+        else:
+            chunks += parser.feed_eof()
+        parser.check()
+    except OpchatgptsError as exc:
+        return chunks, None, (type(exc), str(exc), exc.partial)
+    assert parser.reply is not None
+    return chunks, parser.reply.text, None
+
+
+def splits(body: bytes) -> List[List[bytes]]:
+    return [[body], [body[i : i + 1] for i in range(len(body))]] + [
+        [body[:i], body[i:]] for i in range(0, len(body), 7)
+    ]
+
+
+def test_chunks_before_an_error_in_the_same_read_are_delivered() -> None:
+    body = live("a") + live("b") + error_frame("Boom") + live("never")
+    expected = (["a", "b"], None, (ServerError, "Boom", "ab"))
+    for pieces in splits(body):
+        assert run(pieces) == expected
+
+
+def test_check_raises_once() -> None:
+    parser = ReplyParser(200)
+    assert parser.feed(live("a") + error_frame("Boom")) == ["a"]
+    assert parser.done
+    with pytest.raises(ServerError):
+        parser.check()
+    parser.check()  # the failure was raised; nothing left
+
+
+def test_overflow_after_frames_in_the_same_read() -> None:
+    big = b'data: {"type":"live","data":"' + b"x" * 300
+    message = "An event grew past max_event_size (100 bytes)"
+    expected = (["a", "b"], None, (EventTooLargeError, message, "ab"))
+    for pieces in splits(live("a") + live("b") + big):
+        assert run(pieces, max_event_size=100) == expected
+
+
+def test_end_frame_before_an_overflow_wins() -> None:
+    body = live("a") + end_frame("A") + b"data: " + b"x" * 400
+    for pieces in splits(body):
+        assert run(pieces, max_event_size=200) == (["a"], "A", None)
+
+
+def test_decoder_overflow_carries_the_events_before_it() -> None:
+    decoder = SSEDecoder(max_event_size=10)
+    with pytest.raises(EventTooLargeError) as info:
+        decoder.feed(b"data: 1\n\ndata: 2\n\ndata: 0123456789abc")
+    assert [event.data for event in info.value.events] == ["1", "2"]
+    with pytest.raises(EventTooLargeError) as info:
+        decoder.feed(b"data: 3\n\ndata: 0123456789abc\n\n")  # the one-line fast path
+    assert [event.data for event in info.value.events] == ["3"]
+
+
+def test_json_answer_over_the_limit_in_one_read() -> None:
+    body = b'{"success":true,"reply":"' + b"z" * 4000 + b'"}'
+    message = "The JSON answer grew past max_event_size (1024 bytes)"
+    for pieces in ([body], [body[:10], body[10:]]):
+        assert run(pieces, max_event_size=1024) == ([], None, (EventTooLargeError, message, ""))
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_names_its_target(status: int) -> None:
+    parser = ReplyParser(status, "", location="https://user:pw@example.org/new/")
+    parser.feed(b"Moved")
+    with pytest.raises(HTTPStatusError) as info:
+        parser.feed_eof()
+    assert str(info.value).endswith(": redirected to https://****@example.org/new/, not followed")
+    assert "pw" not in str(info.value)
+    assert info.value.status_code == status
+
+
+def test_redirect_without_location() -> None:
+    with pytest.raises(HTTPStatusError, match=r"^HTTP 302 Found$"):
+        ReplyParser(302).feed_eof()
+
+
+def test_407_through_a_proxy_is_the_proxys() -> None:
+    proxy = "http://****@127.0.0.1:3128"
+    with pytest.raises(HTTPStatusError) as info:
+        ReplyParser(407, "text/html", proxy=proxy).feed_eof()
+    assert str(info.value) == f"HTTP 407 Proxy Authentication Required from the proxy {proxy}"
+    with pytest.raises(HTTPStatusError, match=r"^HTTP 407 Proxy Authentication Required$"):
+        ReplyParser(407).feed_eof()  # no proxy: the site's own 407
+
+
+def test_verify_cannot_be_switched_off(tmp_path: Any) -> None:
+    for off in (False, True, 0):
+        with pytest.raises(TypeError, match="CA bundle"):
+            build_settings(verify=off)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no CA bundle"):
+        build_settings(verify=str(tmp_path / "missing.pem"))
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    assert build_settings(verify=bundle).verify == str(bundle)
+    assert build_settings().verify is None
