@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import ssl
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
@@ -52,7 +54,13 @@ class AsyncClient:
         headers: extra headers, overriding the built-in browser-like ones.
         session: an ``aiohttp.ClientSession`` to use; the client does not close it.
         **options: payload defaults (``bot_id``, ``custom_id``, ``context_id``,
-            ``chat_id``, ``session_id``), ``nonce`` and ``max_event_size``.
+            ``chat_id``, ``session_id``), ``nonce``, ``max_event_size``, and
+            ``verify``: the path of a CA bundle to trust instead of the default
+            store (certificates are always checked; there is no ``False``).
+
+    One client may serve many tasks of its event loop at once; its own
+    session allows aiohttp's default of 100 connections, more streams wait
+    for one (pass ``session=`` with another connector to change that).
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -76,6 +84,7 @@ class AsyncClient:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._ssl: Optional[ssl.SSLContext] = None
 
     @property
     def settings(self) -> Settings:
@@ -124,6 +133,18 @@ class AsyncClient:
             # trust_env=False: the proxy is what ``proxy`` says, in both front ends.
             self._session = aiohttp.ClientSession(trust_env=False)
         return self._session
+
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        # aiohttp's ssl=True checks certificates against the default store.
+        cafile = self._settings.verify
+        if cafile is None:
+            return True
+        if self._ssl is None:
+            if os.path.isdir(cafile):
+                self._ssl = ssl.create_default_context(capath=cafile)
+            else:
+                self._ssl = ssl.create_default_context(cafile=cafile)
+        return self._ssl
 
     async def aclose(self) -> None:
         """Close the session, if this client made it."""
@@ -196,6 +217,8 @@ class AsyncStream:
     async def __anext__(self) -> str:
         while not self._pending:
             if self._done:
+                if self._parser is not None:
+                    self._parser.check()  # a failure after the last chunks
                 raise StopAsyncIteration
             await self._fill()
         return self._pending.popleft()
@@ -230,6 +253,7 @@ class AsyncStream:
                 headers=request.headers,
                 proxy=settings.proxy,
                 timeout=timeout,
+                ssl=self._client._ssl_context(),
                 allow_redirects=False,  # a POST must not turn into a GET that drops the message
             )
         self._response = response
@@ -238,6 +262,8 @@ class AsyncStream:
             response.status,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
+            location=response.headers.get("Location"),
+            proxy=settings.redacted_proxy,
         )
 
     async def _finish(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
@@ -58,7 +59,12 @@ class Client:
         headers: extra headers, overriding the built-in browser-like ones.
         session: a ``requests.Session`` to use; the client does not close it.
         **options: payload defaults (``bot_id``, ``custom_id``, ``context_id``,
-            ``chat_id``, ``session_id``), ``nonce`` and ``max_event_size``.
+            ``chat_id``, ``session_id``), ``nonce``, ``max_event_size``, and
+            ``verify``: the path of a CA bundle to trust instead of the default
+            store (certificates are always checked; there is no ``False``).
+
+    One client may be shared by threads: each :meth:`stream` is independent.
+    A :class:`Stream` itself is read by one thread at a time.
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -82,6 +88,7 @@ class Client:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._lock = threading.Lock()  # threads share a client: one session, made once
 
     @property
     def settings(self) -> Settings:
@@ -126,11 +133,12 @@ class Client:
         return chunks.reply
 
     def _get_session(self) -> requests.Session:
-        if self._session is None:
-            session = requests.Session()
-            session.trust_env = False  # the proxy is what ``proxy`` says, in both front ends
-            self._session = session
-        return self._session
+        with self._lock:
+            if self._session is None:
+                session = requests.Session()
+                session.trust_env = False  # the proxy is what ``proxy`` says, in both front ends
+                self._session = session
+            return self._session
 
     def close(self) -> None:
         """Close the session, if this client made it."""
@@ -196,6 +204,8 @@ class Stream:
     def __next__(self) -> str:
         while not self._pending:
             if self._done:
+                if self._parser is not None:
+                    self._parser.check()  # a failure after the last chunks
                 raise StopIteration
             self._fill()
         return self._pending.popleft()
@@ -228,6 +238,7 @@ class Stream:
                 headers=request.headers,
                 proxies=proxies,
                 timeout=(settings.timeout, settings.timeout),
+                verify=settings.verify,  # None: the session's (by default, checked)
                 stream=True,
                 allow_redirects=False,  # a POST must not turn into a GET that drops the message
             )
@@ -237,6 +248,8 @@ class Stream:
             response.status_code,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
+            location=response.headers.get("Location"),
+            proxy=settings.redacted_proxy,
         )
 
     def _finish(self) -> None:
