@@ -271,13 +271,11 @@ def _check_verify(verify: object) -> None:
     # checks off; here there is no such value, so it cannot happen by accident.
     if verify is None:
         return
-    if isinstance(verify, bool):
+    if not isinstance(verify, str):  # False, 0, True, an SSLContext...
         raise TypeError(
-            "verify takes the path of a CA bundle (or None for the default trust store); "
-            "certificate checks cannot be switched off"
+            "verify takes the path of a CA bundle file or directory (or None for the "
+            "default trust store); certificate checks cannot be switched off"
         )
-    if not isinstance(verify, str):
-        raise TypeError("verify must be the path of a CA bundle file or directory, or None")
     if not os.path.exists(verify):
         raise ValueError(f"verify: no CA bundle at {verify!r}")
 

@@ -318,7 +318,10 @@ class FaultServer:
                 phase = "idle"
                 request = await self._read_request(buffer, receive)
                 conn.requests.append(request)
-                name = request.target.lstrip("/").split("/", 1)[0]
+                path = request.target
+                if "://" in path:  # absolute form, from a proxy that passed it on
+                    path = "/" + path.split("://", 1)[1].partition("/")[2]
+                name = path.lstrip("/").split("/", 1)[0]
                 conn.route = conn.route or name
                 route = self.routes.get(name)
                 if route is None:
@@ -453,14 +456,15 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 class ServerThread:
-    """Run a :class:`FaultServer` in a daemon thread with its own event loop."""
+    """Run a :class:`FaultServer` (or any object with async ``start``/``stop``)
+    in a daemon thread with its own event loop."""
 
-    def __init__(self, server: Optional[FaultServer] = None, **kwargs: Any) -> None:
+    def __init__(self, server: Any = None, **kwargs: Any) -> None:
         self.server = server if server is not None else FaultServer(**kwargs)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> FaultServer:
+    def __enter__(self) -> Any:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(BOUND)
         return self.server
