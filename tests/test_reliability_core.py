@@ -130,3 +130,32 @@ def test_verify_cannot_be_switched_off(tmp_path: Any) -> None:
     bundle.write_text("")
     assert build_settings(verify=bundle).verify == str(bundle)
     assert build_settings().verify is None
+
+
+def test_partial_survives_the_kept_blocks() -> None:
+    parser = ReplyParser(200)
+    body = b"".join(live(f"{i},") for i in range(5000))
+    chunks = parser.feed(body)
+    assert len(chunks) == 5000
+    assert parser.partial == "".join(f"{i}," for i in range(5000))
+    with pytest.raises(ServerError) as info:
+        parser.feed(error_frame("late"))
+    assert info.value.partial == parser.partial
+
+
+def test_kept_text_costs_about_its_size() -> None:
+    import tracemalloc
+
+    body = b"".join(live(f"w{i % 100:02d} ") for i in range(100_000))  # 4-char tokens
+    parser = ReplyParser(200)
+    tracemalloc.start()
+    try:
+        for start in range(0, len(body), 65536):
+            parser.feed(body[start : start + 65536])
+        kept, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    text = len(parser.partial)
+    assert text == 400_000
+    # One str object per token would be ~57 bytes each: 5.7 MB for 0.4 MB of text.
+    assert kept < 2 * text
