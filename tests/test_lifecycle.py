@@ -403,3 +403,22 @@ async def test_32_threads_share_one_client(server: Any, request: Any) -> None:
         assert got == expected(name)
     print(f"sync: 32 threads, {len(results)} streams, {sum(map(len, results.values()))} tokens")
     assert server.wait_idle()
+
+
+def test_threads_get_one_session() -> None:
+    client = Client("http://127.0.0.1:9")
+    barrier = threading.Barrier(32)
+    sessions: List[Any] = []
+
+    def get() -> None:
+        barrier.wait()
+        sessions.append(client._get_session())
+
+    threads = [threading.Thread(target=get) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sessions) == 32
+    assert len({id(s) for s in sessions}) == 1
+    client.close()

@@ -280,3 +280,17 @@ async def test_no_secret_in_reprs_errors_or_logs(
     assert "opchatgpts_compat._async" in names or "opchatgpts_compat._sync" in names
     if not twin.is_async:
         assert "urllib3.connectionpool" in names  # urllib3's own DEBUG lines were searched
+
+
+async def test_provider_methods_take_verify(tls_server: Any, request: Any, ca_file: str) -> None:
+    from opchatgpts_compat import Opchatgpts
+
+    base_url = tls_server.route(name(request), OK)
+    assert list(Opchatgpts.create_completion("m", MESSAGES, base_url=base_url, verify=ca_file)) == [
+        "secure ",
+        "hello",
+    ]
+    text = await Opchatgpts.create_async("m", MESSAGES, base_url=base_url, verify=ca_file)
+    assert text == "secure hello"
+    with pytest.raises(TransportError):
+        await Opchatgpts.create_async("m", MESSAGES, base_url=base_url)
