@@ -98,8 +98,13 @@ def split_answers(draw: Any) -> Tuple[bytes, List[bytes]]:
 Outcome = Tuple[Any, ...]
 
 
-def core_outcome(pieces: List[bytes], max_event_size: Optional[int] = None) -> Outcome:
-    parser = ReplyParser(200, SSE, max_event_size=max_event_size)
+def core_outcome(
+    pieces: List[bytes],
+    max_event_size: Optional[int] = None,
+    status: int = 200,
+    content_type: str = SSE,
+) -> Outcome:
+    parser = ReplyParser(status, content_type, max_event_size=max_event_size)
     chunks: List[str] = []
     try:
         for piece in pieces:
@@ -169,17 +174,26 @@ def server() -> Iterator[Any]:
 
 
 _routes = itertools.count()
+Head = Tuple[str, int, str]
+heads = st.tuples(
+    st.sampled_from(["chunked", "close", "length"]),
+    st.sampled_from([200, 200, 200, 201, 403, 500, 503]),
+    st.sampled_from([SSE, SSE, "application/json", "text/html", ""]),
+)
 
 
-def check_front_ends(server: Any, data: Tuple[bytes, List[bytes]], framing: str) -> None:
+def check_front_ends(server: Any, data: Tuple[bytes, List[bytes]], head: Head) -> None:
     body, pieces = data
+    framing, status, content_type = head
     COUNTS["front ends"] += 1
-    expected = core_outcome([body])
+    expected = core_outcome([body], status=status, content_type=content_type)
+    headers = (("Content-Type", content_type),) if content_type else ()
     for twin in BOTH:
         name = f"fuzz{next(_routes)}"
-        base_url = server.route(name, Script(body=[p for p in pieces if p], framing=framing))
+        script = Script(status, headers, [p for p in pieces if p], framing)
+        base_url = server.route(name, script)
         outcome = asyncio.run(_run(twin, base_url))
-        assert outcome == expected, (twin, body, framing)
+        assert outcome == expected, (twin, body, head)
 
 
 async def _run(twin: Twin, base_url: str) -> Outcome:
@@ -193,11 +207,11 @@ async def _run(twin: Twin, base_url: str) -> Outcome:
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(data=split_answers(), framing=st.sampled_from(["chunked", "close", "length"]))
+@given(data=split_answers(), head=heads)
 def test_front_ends_agree_with_the_core(
-    server: Any, data: Tuple[bytes, List[bytes]], framing: str
+    server: Any, data: Tuple[bytes, List[bytes]], head: Head
 ) -> None:
-    check_front_ends(server, data, framing)
+    check_front_ends(server, data, head)
 
 
 @pytest.mark.slow
@@ -207,11 +221,11 @@ def test_front_ends_agree_with_the_core(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(data=split_answers(), framing=st.sampled_from(["chunked", "close", "length"]))
+@given(data=split_answers(), head=heads)
 def test_front_ends_agree_with_the_core_long(
-    server: Any, data: Tuple[bytes, List[bytes]], framing: str
+    server: Any, data: Tuple[bytes, List[bytes]], head: Head
 ) -> None:
-    check_front_ends(server, data, framing)
+    check_front_ends(server, data, head)
 
 
 def test_zz_report_fuzz_counts() -> None:
