@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import ssl
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
@@ -79,7 +81,13 @@ class AsyncClient:
             ``chat_id``, ``session_id``, ``stream``), ``nonce`` (the first one to
             send; a missing or stale nonce is fetched automatically),
             ``max_event_size`` and ``rest_url`` (a REST base other than
-            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``).
+            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``),
+            and ``verify``: the path of a CA bundle to trust instead of the
+            default store (certificates are always checked; there is no ``False``).
+
+    One client may serve many tasks of its event loop at once; its own
+    session allows aiohttp's default of 100 connections, more streams wait
+    for one (pass ``session=`` with another connector to change that).
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -104,6 +112,7 @@ class AsyncClient:
         self._owns_session = session is None
         self._closed = False
         self._site = SiteState(self._settings.nonce)
+        self._ssl: Optional[ssl.SSLContext] = None
 
     @classmethod
     async def from_page(cls, url: str, bot_id: Optional[str] = None, **options: Any) -> AsyncClient:
@@ -237,6 +246,7 @@ class AsyncClient:
                 headers=headers,
                 proxy=settings.proxy,
                 timeout=_timeout(settings),
+                ssl=self._ssl_context(),
                 allow_redirects=redirects,
             )
 
@@ -248,6 +258,18 @@ class AsyncClient:
                 trust_env=False, cookie_jar=aiohttp.CookieJar(unsafe=True)
             )
         return self._session
+
+    def _ssl_context(self) -> Union[ssl.SSLContext, bool]:
+        # aiohttp's ssl=True checks certificates against the default store.
+        cafile = self._settings.verify
+        if cafile is None:
+            return True
+        if self._ssl is None:
+            if os.path.isdir(cafile):
+                self._ssl = ssl.create_default_context(capath=cafile)
+            else:
+                self._ssl = ssl.create_default_context(cafile=cafile)
+        return self._ssl
 
     async def aclose(self) -> None:
         """Close the session, if this client made it."""
@@ -437,6 +459,8 @@ class AsyncStream:
             response.status,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
+            location=response.headers.get("Location"),
+            proxy=settings.redacted_proxy,
         )
 
     async def _post(self, request: PreparedRequest) -> aiohttp.ClientResponse:

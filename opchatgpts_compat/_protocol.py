@@ -36,6 +36,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import Event, Reply, StatusEvent
+from ._request import redact_url
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 
 __all__ = ["ReplyParser", "Failure", "transport_error", "proxy_status_error", "ERROR_BODY_LIMIT"]
@@ -47,6 +48,10 @@ ERROR_READ_LIMIT = 64 * 1024
 #: The message of an ``error`` frame with empty data that nothing followed.
 GENERIC_SERVER_ERROR = "The site reported an error without a message"
 
+#: Chunks kept for ``.partial`` are joined this many at a time.
+_KEEP_BLOCK = 1024
+#: How much of a redirect's ``Location`` an error message quotes.
+_LOCATION_LIMIT = 200
 _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 
@@ -70,15 +75,26 @@ class ReplyParser:
         content_type: str = "",
         *,
         max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE,
+        location: Optional[str] = None,
+        proxy: Optional[str] = None,
     ) -> None:
+        """Args:
+        status_code, content_type: of the answer.
+        max_event_size: largest event or JSON answer, in bytes; ``None``: no limit.
+        location: the ``Location`` header, named in the error for a redirect.
+        proxy: the proxy URL, already redacted: a 407 is then the proxy's refusal.
+        """
         self.status_code = status_code
         self.content_type = content_type
         self.max_event_size = max_event_size
+        self.location = location
+        self.proxy = proxy
         self.done = False
         self.reply: Optional[Reply] = None
         self.statuses: List[StatusEvent] = []
         self.new_nonce: Optional[str] = None
-        self._chunks: List[str] = []
+        self._chunks: List[str] = []  # the latest chunks, for .partial
+        self._blocks: List[str] = []  # the earlier ones, joined
         self._mode = _SNIFF if 200 <= status_code < 300 else _STATUS
         self._body: List[bytes] = []
         self._body_len = 0
@@ -93,6 +109,8 @@ class ReplyParser:
     @property
     def partial(self) -> str:
         """The reply text received so far."""
+        if self._blocks:
+            return "".join([*self._blocks, *self._chunks])
         return "".join(self._chunks)
 
     def take_statuses(self) -> List[StatusEvent]:
@@ -147,7 +165,11 @@ class ReplyParser:
         elif self._mode == _STATUS:
             if self._body_len >= ERROR_READ_LIMIT:
                 self._raise_status()
-        elif self.max_event_size is not None and self._body_len > self.max_event_size:
+        else:
+            self._check_json_size()
+
+    def _check_json_size(self) -> None:
+        if self.max_event_size is not None and self._body_len > self.max_event_size:
             raise EventTooLargeError(
                 f"The JSON answer grew past max_event_size ({self.max_event_size} bytes)"
             )
@@ -186,6 +208,7 @@ class ReplyParser:
         if start == b"{":
             self._mode = _JSON
             self._body = [body]
+            self._check_json_size()  # the first piece may hold all of it
             return
         self._mode = _EVENTS
         self._body = []
@@ -216,7 +239,7 @@ class ReplyParser:
                 if isinstance(text, str):
                     if text:
                         self._out.append(text)
-                        self._chunks.append(text)
+                        self._keep(text)
                 elif text is not None:
                     raise BrokenLineError(data)
             else:
@@ -232,6 +255,16 @@ class ReplyParser:
             if not isinstance(message, str):
                 message = json.dumps(message, ensure_ascii=False)
             raise ServerError(message)
+
+    def _keep(self, text: str) -> None:
+        # A str object costs ~50 bytes besides its text: kept one per token,
+        # the chunks of a long reply of 4-character tokens took 15x the text.
+        # Joined in blocks, the whole reply costs about its text, in O(n).
+        chunks = self._chunks
+        chunks.append(text)
+        if len(chunks) >= _KEEP_BLOCK:
+            self._blocks.append("".join(chunks))
+            chunks.clear()
 
     def _end(self, payload: object, data: str) -> None:
         if isinstance(payload, str):
@@ -280,7 +313,7 @@ class ReplyParser:
         text = self.reply.text
         if text:
             self._out.append(text)
-            self._chunks.append(text)
+            self._keep(text)
 
     # -- failures -----------------------------------------------------------------
 
@@ -289,6 +322,17 @@ class ReplyParser:
         body = b"".join(self._body)
         message = _status_line(status)
         shown = body[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
+        if status == 407 and self.proxy:
+            # Plain http:// through a proxy: the 407 is the proxy's, as a refused
+            # CONNECT tunnel is for https://; both give the same error.
+            error = proxy_status_error(status, self.proxy)
+            error.body = shown
+            raise error
+        if 300 <= status < 400 and self.location:
+            # Redirects are never followed: requests and aiohttp would turn a
+            # 301/302/303 POST into a GET without the message.  Name the target
+            # so the user can fix base_url.
+            message = f"{message}: redirected to {_shown_location(self.location)}, not followed"
         try:
             answer = json.loads(body)
         except ValueError:
@@ -366,6 +410,11 @@ def transport_error(
         error = TransportError(f"Cannot connect to {origin}{via}")
     error.partial = partial
     return error
+
+
+def _shown_location(location: str) -> str:
+    location = redact_url(location.strip())
+    return location if len(location) <= _LOCATION_LIMIT else location[:_LOCATION_LIMIT] + "..."
 
 
 def _status_line(status: int) -> str:

@@ -30,6 +30,7 @@ CLIENT_OPTIONS = (
     "session_id",
     "nonce",
     "max_event_size",
+    "verify",
     "rest_url",
 )
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import string
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 from ._sse import DEFAULT_MAX_EVENT_SIZE
@@ -115,6 +116,9 @@ class Settings:
     #: The REST base when it is not ``{base_url}/wp-json``: a page's ``restUrl``
     #: such as ``https://example.org/?rest_route=`` (sites without pretty permalinks).
     rest_url: Optional[str] = None
+    #: A CA bundle (file, or directory of hashed certificates) that replaces the
+    #: default trust store; ``None``: the default.  Certificates are always checked.
+    verify: Optional[str] = None
 
     @property
     def rest_base(self) -> str:
@@ -200,6 +204,7 @@ def build_settings(
     stream: bool = True,
     max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE,
     rest_url: Optional[str] = None,
+    verify: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> Settings:
     """Validate client options.
 
@@ -215,6 +220,8 @@ def build_settings(
         raise TypeError("headers must be a mapping of header names to values")
     if isinstance(base_url, str):
         base_url = base_url.rstrip("/")
+    if isinstance(verify, os.PathLike):
+        verify = os.fspath(verify)
     return _validated(
         Settings(
             base_url=base_url,
@@ -230,6 +237,7 @@ def build_settings(
             stream=stream,
             max_event_size=max_event_size,
             rest_url=rest_url,
+            verify=verify,
         )
     )
 
@@ -272,7 +280,22 @@ def _validated(settings: Settings) -> Settings:
         raise ValueError("bot_id or custom_id must be given")
     if settings.rest_url is not None:
         check_http_url("rest_url", settings.rest_url)
+    _check_verify(settings.verify)
     return settings
+
+
+def _check_verify(verify: object) -> None:
+    # requests takes verify=False and aiohttp ssl=False to switch certificate
+    # checks off; here there is no such value, so it cannot happen by accident.
+    if verify is None:
+        return
+    if not isinstance(verify, str):  # False, 0, True, an SSLContext...
+        raise TypeError(
+            "verify takes the path of a CA bundle file or directory (or None for the "
+            "default trust store); certificate checks cannot be switched off"
+        )
+    if not os.path.exists(verify):
+        raise ValueError(f"verify: no CA bundle at {verify!r}")
 
 
 def check_http_url(name: str, value: object, *, secret: bool = False) -> None:

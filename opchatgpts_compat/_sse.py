@@ -113,9 +113,10 @@ class SSEDecoder:
         Raises:
             EventTooLargeError: an event outgrew ``max_event_size``.  The
                 events completed before it are returned first; the error
-                comes with the next call (or this one, when there are none).
-                The oversized event is dropped, up to the end of the line
-                being read, and decoding goes on after it.
+                comes with the next call (or this one, when there are none),
+                which then reads none of its bytes.  The oversized event is
+                dropped, up to the end of the line being read, and decoding
+                goes on after it.
         """
         self._raise_overflow()
         if not self._started:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
@@ -84,7 +85,12 @@ class Client:
             ``chat_id``, ``session_id``, ``stream``), ``nonce`` (the first one to
             send; a missing or stale nonce is fetched automatically),
             ``max_event_size`` and ``rest_url`` (a REST base other than
-            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``).
+            ``{base_url}/wp-json``, e.g. ``https://example.org/?rest_route=``),
+            and ``verify``: the path of a CA bundle to trust instead of the
+            default store (certificates are always checked; there is no ``False``).
+
+    One client may be shared by threads: each :meth:`stream` is independent.
+    A :class:`Stream` itself is read by one thread at a time.
 
     Raises:
         TypeError, ValueError: an option is invalid.
@@ -109,6 +115,7 @@ class Client:
         self._owns_session = session is None
         self._closed = False
         self._site = SiteState(self._settings.nonce)
+        self._lock = threading.Lock()
 
     @classmethod
     def from_page(cls, url: str, bot_id: Optional[str] = None, **options: Any) -> Client:
@@ -242,22 +249,24 @@ class Client:
                 headers=headers,
                 proxies=_proxies(settings),
                 timeout=(settings.timeout, settings.timeout),
+                verify=settings.verify,  # None: the session's (by default, checked)
                 stream=True,
                 allow_redirects=redirects,
             )
 
     def _get_session(self) -> requests.Session:
-        if self._session is None:
-            session = requests.Session()
-            session.trust_env = False  # the proxy is what ``proxy`` says, in both front ends
-            self._session = session
-        return self._session
+        with self._lock:  # threads share a client: one session, made once
+            if self._session is None:
+                session = requests.Session()
+                session.trust_env = False  # the proxy is what ``proxy`` says, in both front ends
+                self._session = session
+            return self._session
 
     def close(self) -> None:
-        """Close the session, if this client made it."""
+        """Close the session and its connections, if this client made it."""
         self._closed = True
         if self._owns_session and self._session is not None:
-            self._session.close()
+            _close_session(self._session)
 
     def __enter__(self) -> Client:
         return self
@@ -434,6 +443,8 @@ class Stream:
             response.status_code,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
+            location=response.headers.get("Location"),
+            proxy=settings.redacted_proxy,
         )
 
     def _post(self, request: PreparedRequest) -> requests.Response:
@@ -501,6 +512,24 @@ class Stream:
 
     def _mapped(self, *, started: bool) -> ContextManager[None]:
         return _mapped(self._settings, started=started, parser=self._parser)
+
+
+def _close_session(session: requests.Session) -> None:
+    # Session.close() empties urllib3's pool managers, but urllib3 2.x no
+    # longer closes the idle connections of the pools it drops: they wait for
+    # the garbage collector.  Close them, so closing the client closes its sockets.
+    for adapter in session.adapters.values():
+        managers = [getattr(adapter, "poolmanager", None)]
+        managers += list(getattr(adapter, "proxy_manager", {}).values())
+        for manager in managers:
+            pools: Any = getattr(manager, "pools", None)
+            if pools is None:
+                continue
+            for key in list(pools.keys()):
+                pool = pools.get(key)
+                if pool is not None:
+                    pool.close()
+    session.close()
 
 
 def _proxies(settings: Settings) -> Optional[Dict[str, str]]:

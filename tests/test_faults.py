@@ -1,0 +1,559 @@
+"""Every fault of issue 4, through both front ends, against a real socket.
+
+One table: each case is a script for the fault server and what the contract
+says must come out of it: the chunks and reply, or the exception class, its
+exact message (the same for both front ends), ``.partial``, whether the
+library's own exception is chained as ``__cause__``, and how the connection
+must end as seen by the server (closed by the client while the server still
+held it, before the client object itself is closed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Type
+
+import pytest
+from fault_server import (
+    SSE,
+    Abort,
+    Cut,
+    Raw,
+    Repeat,
+    Script,
+    ServerThread,
+    Stall,
+    Trickle,
+    end_frame,
+    error_frame,
+    frame,
+    live,
+)
+from twin import BOTH, MESSAGES, Twin
+
+from opchatgpts_compat import (
+    BrokenLineError,
+    EventTooLargeError,
+    HTTPStatusError,
+    IncompleteStreamError,
+    OpchatgptsError,
+    RejectedError,
+    ServerError,
+    StreamTimeoutError,
+    TransportError,
+)
+
+#: Short enough to keep the suite fast, long enough never to fire on loopback
+#: unless the server really stalls.
+TIMEOUT = 1.0
+LIBRARIES = {"sync": ("requests", "urllib3"), "async": ("aiohttp",)}
+
+
+def tokens(n: int) -> List[bytes]:
+    return [live(f"t{i} ") for i in range(n)]
+
+
+def text(n: int) -> str:
+    return "".join(f"t{i} " for i in range(n))
+
+
+@dataclass
+class Case:
+    name: str
+    script: Script
+    #: A reply: the chunks; its text is ``reply`` or, if None, the joined chunks.
+    chunks: Optional[Sequence[str]] = None
+    reply: Optional[str] = None
+    #: An error: class, message (``{origin}`` is the server's), partial.
+    error: Optional[Type[OpchatgptsError]] = None
+    message: str = ""
+    partial: str = ""
+    #: ``__cause__`` is the library's exception (transport failures).
+    chained: bool = False
+    #: How the server saw the connection end: "client" (closed by the client
+    #: while the server held it), "cut" (the server shut its side, then the
+    #: client closed), "reset" (the server reset it).
+    closed: str = "client"
+    options: Optional[dict] = None  # type: ignore[type-arg]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+STREAM_GZ = gzip.compress(b"".join(tokens(3)) + end_frame("t0 t1 t2 "))
+UTF8_E = 'data: {"type":"live","data":"caf\u00e9"}\n\n'.encode()
+JSON = (("Content-Type", "application/json; charset=UTF-8"),)
+HTML = (("Content-Type", "text/html; charset=UTF-8"),)
+REJECTED = b'{"success":false,"message":"Sorry, your query has been rejected."}'
+# Not a nonce code: rest_forbidden and rest_cookie_invalid_nonce start the
+# nonce refresh, which test_site_flows.py and test_recorded.py cover.
+WP_ERROR = (
+    b'{"code":"rest_not_logged_in","message":"You are not currently logged in.",'
+    b'"data":{"status":401}}'
+)
+BIG = 50 * 1024 * 1024
+LOST = "The connection to {origin} was lost before the end frame"
+ENDED = "The stream ended before its end frame"
+
+FAULTS = [
+    # -- the happy path, as a control -------------------------------------------------
+    Case("ok-chunked", Script(body=[*tokens(3), end_frame(None)]), chunks=["t0 ", "t1 ", "t2 "]),
+    Case(
+        "ok-close", Script(body=[*tokens(2), end_frame("R")], framing="close"), ["t0 ", "t1 "], "R"
+    ),
+    Case("ok-length", Script(body=[*tokens(2), end_frame(None)], framing="length"), ["t0 ", "t1 "]),
+    # -- cuts ------------------------------------------------------------------------
+    Case(
+        "cut-before-end-chunked",
+        Script(body=[*tokens(2), Cut()]),
+        error=IncompleteStreamError,
+        message=LOST,
+        partial=text(2),
+        chained=True,
+        closed="cut",
+    ),
+    Case(
+        "cut-before-end-close",
+        Script(body=[*tokens(2), Cut()], framing="close"),
+        error=IncompleteStreamError,
+        message=ENDED,
+        partial=text(2),
+        closed="cut",
+    ),
+    Case(
+        "cut-before-end-length",
+        Script(body=[*tokens(2), Cut(), b"never sent"], framing="length"),
+        error=IncompleteStreamError,
+        message=LOST,
+        partial=text(2),
+        chained=True,
+        closed="cut",
+    ),
+    Case(
+        "cut-before-any-byte",
+        Script(body=[Cut()], framing="close"),
+        error=IncompleteStreamError,
+        message="The answer was empty",
+        closed="cut",
+    ),
+    Case(
+        "cut-mid-frame",
+        Script(body=[*tokens(2), b'data: {"type":"live","da', Cut()], framing="close"),
+        error=IncompleteStreamError,
+        message=ENDED,
+        partial=text(2),
+        closed="cut",
+    ),
+    Case(
+        "cut-mid-utf8",
+        Script(body=[*tokens(1), UTF8_E[:-5], Cut()], framing="close"),
+        error=IncompleteStreamError,
+        message=ENDED,
+        partial=text(1),
+        closed="cut",
+    ),
+    Case(
+        "cut-mid-utf8-chunked",
+        Script(body=[*tokens(1), UTF8_E[:-5], Cut()]),
+        error=IncompleteStreamError,
+        message=LOST,
+        partial=text(1),
+        chained=True,
+        closed="cut",
+    ),
+    Case(
+        "cut-mid-chunk",
+        Script(body=[*tokens(2), Raw(b'40\r\ndata: {"type"'), Cut()]),
+        error=IncompleteStreamError,
+        message=LOST,
+        partial=text(2),
+        chained=True,
+        closed="cut",
+    ),
+    Case(
+        "cut-in-chunk-size",
+        Script(body=[*tokens(2), Raw(b"4"), Cut()]),
+        error=IncompleteStreamError,
+        message=LOST,
+        partial=text(2),
+        chained=True,
+        closed="cut",
+    ),
+    Case(
+        "reset-after-tokens",
+        Script(body=[*tokens(2), Abort()]),
+        error=IncompleteStreamError,
+        message=LOST,
+        partial=text(2),
+        chained=True,
+        closed="reset",
+    ),
+    Case(
+        "reset-before-answer",
+        Script(before_head=Abort()),
+        error=TransportError,
+        message="The connection to {origin} was closed before an answer",
+        chained=True,
+        closed="reset",
+    ),
+    # -- stalls and trickles -------------------------------------------------------------
+    Case(
+        "stall-after-tokens",
+        Script(body=[*tokens(2), Stall()]),
+        error=StreamTimeoutError,
+        message="No new bytes from {origin} for 1 s",
+        partial=text(2),
+        chained=True,
+    ),
+    Case(
+        "stall-before-status",
+        Script(before_head=Stall()),
+        error=StreamTimeoutError,
+        message="No new bytes from {origin} for 1 s",
+        chained=True,
+    ),
+    Case(
+        "stall-mid-frame",
+        Script(body=[*tokens(1), b'data: {"type":"li', Stall()]),
+        error=StreamTimeoutError,
+        message="No new bytes from {origin} for 1 s",
+        partial=text(1),
+        chained=True,
+    ),
+    Case(
+        "trickle-1-byte",
+        Script(body=[Trickle(b"".join(tokens(3)) + end_frame(None))]),
+        chunks=["t0 ", "t1 ", "t2 "],
+    ),
+    Case(
+        "trickle-1-byte-close",
+        Script(body=[Trickle(b"".join(tokens(2)) + end_frame(None))], framing="close"),
+        chunks=["t0 ", "t1 "],
+    ),
+    # -- size ------------------------------------------------------------------------
+    Case(
+        "frame-50MB",
+        Script(
+            body=[
+                *tokens(2),
+                b'data: {"type":"live","data":"',
+                Repeat(b"x" * 65536, BIG // 65536),
+                b'"}\n\n',
+                end_frame(None),
+            ]
+        ),
+        error=EventTooLargeError,
+        message="An event grew past max_event_size (16777216 bytes)",
+        partial=text(2),
+    ),
+    Case(
+        "frame-over-small-limit",
+        Script(body=[*tokens(1), live("y" * 5000), end_frame(None)]),
+        error=EventTooLargeError,
+        message="An event grew past max_event_size (1024 bytes)",
+        partial=text(1),
+        options={"max_event_size": 1024},
+    ),
+    Case(
+        "json-over-small-limit",
+        Script(
+            headers=JSON, body=[b'{"success":true,"reply":"', b"z" * 4000, b'"}'], framing="length"
+        ),
+        error=EventTooLargeError,
+        message="The JSON answer grew past max_event_size (1024 bytes)",
+        options={"max_event_size": 1024},
+    ),
+    # -- what the body is --------------------------------------------------------------
+    Case(
+        "html-page-200",
+        Script(headers=HTML, body=[b"<!doctype html><title>x</title>"]),
+        error=IncompleteStreamError,
+        message="The answer has no events (text/html; charset=UTF-8)",
+    ),
+    Case(
+        "gzip-stream",
+        Script(headers=(("Content-Type", SSE), ("Content-Encoding", "gzip")), body=[STREAM_GZ]),
+        chunks=["t0 ", "t1 ", "t2 "],
+    ),
+    Case(
+        "gzip-stream-split",
+        Script(
+            headers=(("Content-Type", SSE), ("Content-Encoding", "gzip")),
+            body=[STREAM_GZ[:7], STREAM_GZ[7:30], STREAM_GZ[30:]],
+        ),
+        chunks=["t0 ", "t1 ", "t2 "],
+    ),
+    Case(
+        "content-type-says-json",
+        Script(headers=JSON, body=[*tokens(2), end_frame(None)]),
+        chunks=["t0 ", "t1 "],
+    ),
+    Case(
+        "content-type-says-html",
+        Script(headers=HTML, body=[*tokens(2), end_frame(None)]),
+        chunks=["t0 ", "t1 "],
+    ),
+    Case("no-content-type", Script(headers=(), body=[*tokens(1), end_frame(None)]), chunks=["t0 "]),
+    Case(
+        "json-answer-to-stream",
+        Script(headers=JSON, body=[b'{"success":true,"reply":"Hi!"}'], framing="length"),
+        chunks=["Hi!"],
+    ),
+    Case(
+        "invalid-utf8",
+        Script(body=[b'data: {"type":"live","data":"a\xff\xfeb"}\n\n', end_frame(None)]),
+        chunks=["a\ufffd\ufffdb"],
+    ),
+    Case(
+        "raw-nul-byte",
+        Script(body=[*tokens(1), b'data: {"type":"live","data":"a\x00b"}\n\n']),
+        error=BrokenLineError,
+        message='Broken line: {"type":"live","data":"a\x00b"}',
+        partial=text(1),
+    ),
+    Case("escaped-nul", Script(body=[live("a\0b"), end_frame(None)]), chunks=["a\0b"]),
+    Case(
+        "10000-comments",
+        Script(body=[live("a"), Repeat(b": keep-alive\n", 10000), live("b"), end_frame(None)]),
+        chunks=["a", "b"],
+    ),
+    Case(
+        "10000-comments-one-write",
+        Script(body=[live("a") + b": x\r\n" * 10000 + live("b"), end_frame(None)]),
+        chunks=["a", "b"],
+    ),
+    # -- frames ----------------------------------------------------------------------
+    Case(
+        "error-after-tokens",
+        Script(body=[*tokens(2), error_frame("Boom"), Stall()]),
+        error=ServerError,
+        message="Boom",
+        partial=text(2),
+    ),
+    Case(
+        "error-in-same-write",
+        Script(body=[b"".join(tokens(2)) + error_frame("Boom"), Stall()]),
+        error=ServerError,
+        message="Boom",
+        partial=text(2),
+    ),
+    Case(
+        "empty-error-then-error",
+        Script(body=[*tokens(1), error_frame(""), error_frame("Real"), Stall()]),
+        error=ServerError,
+        message="Real",
+        partial=text(1),
+    ),
+    Case(
+        "empty-error-then-eof",
+        Script(body=[*tokens(1), error_frame("")], framing="close"),
+        error=ServerError,
+        message="The site reported an error without a message",
+        partial=text(1),
+        closed="cut",
+    ),
+    Case(
+        "two-end-frames",
+        Script(body=[*tokens(1), end_frame("one"), end_frame("two"), Stall()]),
+        chunks=["t0 "],
+        reply="one",
+    ),
+    Case(
+        "data-after-end",
+        Script(body=[*tokens(1), end_frame(None), *tokens(3), Stall()]),
+        chunks=["t0 "],
+    ),
+    Case(
+        "garbage-after-end",
+        Script(body=[end_frame("x") + b"\xff\x00garbage", Stall()]),
+        chunks=[],
+        reply="x",
+    ),
+    Case(
+        "broken-json-frame",
+        Script(body=[*tokens(1), b"data: {nope\n\n", Stall()]),
+        error=BrokenLineError,
+        message="Broken line: {nope",
+        partial=text(1),
+    ),
+    Case(
+        "frame-without-type",
+        Script(body=[frame({"data": "x"}), Stall()]),
+        error=BrokenLineError,
+        message='Broken line: {"data":"x"}',
+    ),
+    Case(
+        "php-fatal-after-tokens",
+        Script(body=[*tokens(1), b"<b>Fatal error</b>: x\n"], framing="close"),
+        error=IncompleteStreamError,
+        message=ENDED,
+        partial=text(1),
+        closed="cut",
+    ),
+    # -- status codes ------------------------------------------------------------------
+    Case(
+        "301-to-other-path",
+        Script(301, (("Location", "/elsewhere/"),), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 301 Moved Permanently: redirected to /elsewhere/, not followed",
+    ),
+    Case(
+        "302-absolute-with-secret",
+        Script(302, (("Location", "http://u:pw@127.0.0.1:9/x"),), [b"moved"], "length"),
+        error=HTTPStatusError,
+        message="HTTP 302 Found: redirected to http://****@127.0.0.1:9/x, not followed",
+    ),
+    Case(
+        "307",
+        Script(307, (("Location", "https://example.org/x"),), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 307 Temporary Redirect: redirected to https://example.org/x, not followed",
+    ),
+    Case(
+        "403-html",
+        Script(403, HTML, [b"<html>Just a moment...</html>"], "length"),
+        error=HTTPStatusError,
+        message="HTTP 403 Forbidden",
+    ),
+    Case(
+        "403-rejected-json",
+        Script(403, JSON, [REJECTED], "length"),
+        error=RejectedError,
+        message="HTTP 403 Forbidden: Sorry, your query has been rejected.",
+    ),
+    Case(
+        "401-wp-json",
+        Script(401, JSON, [WP_ERROR], "chunked"),
+        error=HTTPStatusError,
+        message="HTTP 401 Unauthorized: You are not currently logged in. (rest_not_logged_in)",
+    ),
+    Case(
+        "429-retry-after",
+        Script(429, (("Retry-After", "30"),), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 429 Too Many Requests",
+    ),
+    Case(
+        "429-json",
+        Script(429, (*JSON, ("Retry-After", "30")), [b'{"message":"Slow down"}'], "length"),
+        error=HTTPStatusError,
+        message="HTTP 429 Too Many Requests: Slow down",
+    ),
+    Case(
+        "500-empty",
+        Script(500, (), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 500 Internal Server Error",
+    ),
+    Case(
+        "500-json",
+        Script(500, JSON, [b'{"success":false,"message":"Quota"}'], "length"),
+        error=RejectedError,
+        message="HTTP 500 Internal Server Error: Quota",
+    ),
+    Case(
+        "502-close-delimited",
+        Script(502, HTML, [b"<h1>Bad Gateway</h1>"], "close"),
+        error=HTTPStatusError,
+        message="HTTP 502 Bad Gateway",
+        closed="cut",
+    ),
+    Case(
+        "503-retry-after-chunked",
+        Script(503, (*HTML, ("Retry-After", "120")), [b"Just a moment...", b"<html>"]),
+        error=HTTPStatusError,
+        message="HTTP 503 Service Unavailable",
+    ),
+    Case(
+        "503-json",
+        Script(503, JSON, [b'{"code":"maintenance","message":"Back soon"}'], "length"),
+        error=HTTPStatusError,
+        message="HTTP 503 Service Unavailable: Back soon (maintenance)",
+    ),
+    Case(
+        "500-body-cut",
+        Script(500, JSON, [b'{"success":false,', Cut()], "chunked"),
+        error=IncompleteStreamError,
+        message=LOST,
+        chained=True,
+        closed="cut",
+    ),
+    Case(
+        "error-body-stall",
+        Script(500, JSON, [b'{"success":false,', Stall()], "chunked"),
+        error=StreamTimeoutError,
+        message="No new bytes from {origin} for 1 s",
+        chained=True,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with ServerThread() as server:
+        yield server
+
+
+@pytest.fixture(params=BOTH, ids=str)
+def twin(request: pytest.FixtureRequest) -> Twin:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_fault_names_are_unique() -> None:
+    names = [case.name for case in FAULTS]
+    assert len(names) == len(set(names))
+    assert len(FAULTS) >= 50
+
+
+@pytest.mark.parametrize("case", FAULTS, ids=str)
+async def test_fault(server: Any, twin: Twin, case: Case) -> None:
+    route = f"{case.name}-{twin.kind}"
+    base_url = server.route(route, case.script)
+    client = twin.client(base_url, timeout=TIMEOUT, **(case.options or {}))
+    try:
+        outcome = await twin.collect(client.stream(MESSAGES))
+        (conn,) = server.connections_for(route)
+        if case.error is None:
+            assert outcome.error is None, outcome.error
+            assert outcome.chunks == list(case.chunks or [])
+            assert outcome.reply is not None
+            expected = case.reply if case.reply is not None else "".join(outcome.chunks)
+            assert outcome.reply.text == expected
+        else:
+            error = outcome.error
+            assert type(error) is case.error, repr(error)
+            assert str(error) == case.message.replace("{origin}", server.origin)
+            assert error.partial == case.partial
+            assert "".join(outcome.chunks) == case.partial  # every chunk before the error
+            if case.chained:
+                cause = error.__cause__
+                assert cause is not None
+                assert type(cause).__module__.split(".")[0] in LIBRARIES[twin.kind]
+            else:
+                assert error.__cause__ is None
+            if case.script.keeps_alive:
+                # The whole answer came: the connection is fit for reuse and may
+                # wait in the pool; it is closed with the client (checked below).
+                assert case.closed == "client"
+            else:
+                # The connection is released at once: the server sees it closed
+                # while the client object is still open.
+                assert await twin.wait(conn.wait_gone)
+            if case.closed == "reset":
+                assert conn.cut_by_server and not conn.closed_by_client
+            elif not case.script.keeps_alive:
+                assert conn.closed_by_client
+                assert conn.cut_by_server == (case.closed == "cut")
+    finally:
+        await twin.close(client)
+    assert await twin.wait(conn.wait_gone)
+    assert conn.closed_by_client or conn.cut_by_server
+    assert len(conn.requests) == 1  # never retried, never redirected
+    assert conn.requests[0].method == "POST"
+    assert conn.requests[0].json()["newMessage"] == "Hi"
+
+
+def test_frame_helpers() -> None:
+    assert json.loads(live("x")[6:]) == {"type": "live", "data": "x"}
