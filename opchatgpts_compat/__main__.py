@@ -37,7 +37,6 @@ from typing import (
     Optional,
     Sequence,
     TextIO,
-    Type,
     TypeVar,
 )
 
@@ -48,8 +47,6 @@ from ._sync import Client, Conversation
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from ._async import AsyncClient, AsyncConversation
 
 __all__ = ["main"]
@@ -321,12 +318,7 @@ class Chat:
     def __enter__(self) -> Chat:
         return self
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
