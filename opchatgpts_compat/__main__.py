@@ -3,7 +3,7 @@
 ::
 
     opchatgpts-compat chat --local "Hello"          # a streamed reply from the embedded server
-    opchatgpts-compat chat --base-url https://example.org "Hello"
+    opchatgpts-compat chat --page https://example.org/chatbot/ "Hello"
     echo "Hello" | opchatgpts-compat chat --local --json
     opchatgpts-compat serve --port 8080
 
@@ -12,7 +12,9 @@ interrupted (Ctrl-C; the connection is closed first).  Errors are one line on
 stderr; ``--debug`` adds the traceback and the library's debug log.
 
 This module is the only one that prints.  ``aiohttp`` is imported only for
-``--async``, ``--local`` and ``serve``.
+``--async``, ``--local`` and ``serve``.  Status lines (``live`` frames that are
+not reply text) go to stderr as ``[subtype] text``; with ``--json`` they are
+``{"status": ..., "subtype": ...}`` lines on stdout, in arrival order.
 """
 
 from __future__ import annotations
@@ -25,13 +27,27 @@ import logging
 import signal
 import sys
 import traceback
-from typing import Any, Dict, Iterator, List, Optional, Sequence, TextIO
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Coroutine,
+    Dict,
+    Iterator,
+    NamedTuple,
+    Optional,
+    Sequence,
+    TextIO,
+    TypeVar,
+)
 
 from ._exceptions import OpchatgptsError
-from ._models import Reply
-from ._request import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, build_settings
-from ._sync import Client
+from ._models import Reply, StatusEvent
+from ._request import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
+from ._sync import Client, Conversation
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._async import AsyncClient, AsyncConversation
 
 __all__ = ["main"]
 
@@ -51,7 +67,11 @@ EXIT_CODES = (
 #: enough to see the reply stream, short enough not to wait.
 LOCAL_DELAY = 0.02
 
-Messages = List[Dict[str, str]]
+#: The AI Engine versions the embedded server can behave as (``server.FLAVORS``,
+#: repeated so that ``--help`` does not import aiohttp).
+FLAVORS = ("2.0", "3.6")
+
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -76,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         description=(
             "Send MESSAGE and print the reply as it arrives.  Without MESSAGE, read it "
-            "from piped stdin, or chat interactively on a terminal (the conversation's "
-            "history is kept)."
+            "from piped stdin, or chat interactively on a terminal: one conversation "
+            "(history, chat id, cookies, nonce) for every turn; a turn that fails is "
+            "reported and left out of the history, and the chat goes on.  Status lines "
+            "go to stderr as [status] ..."
         ),
     )
     chat.add_argument("message", nargs="?", metavar="MESSAGE", help="the message to send")
@@ -85,12 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--base-url",
         metavar="URL",
-        help=f"the WordPress site running AI Engine (default: {DEFAULT_BASE_URL})",
+        help=f"the WordPress site running AI Engine (default: {DEFAULT_BASE_URL}; "
+        "with --page: the page's REST base by default)",
     )
     where.add_argument(
         "--local",
         action="store_true",
         help="start the embedded AI Engine server in-process and talk to it",
+    )
+    chat.add_argument(
+        "--page",
+        metavar="URL",
+        help="a page showing the chatbot: talk to the site as that chatbot does "
+        "(REST base, bot, nonce, ... from the page; --base-url and --nonce win; "
+        "not with --local)",
+    )
+    chat.add_argument(
+        "--flavor",
+        choices=FLAVORS,
+        help="with --local: the AI Engine version to behave as (default: 2.0)",
     )
     chat.add_argument("--proxy", metavar="URL", help="http://[user:password@]host:port")
     chat.add_argument(
@@ -102,20 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument(
         "--bot-id",
-        default="default",
         metavar="ID",
-        help="payload botId (default: default; the embedded server also answers "
-        "fault-error, fault-cut, fault-slow and fault-html, with that fault)",
+        help="payload botId (default: default; with --page: which of the page's "
+        "chatbots, by bot id or custom id, the first by default; the embedded server "
+        "also answers fault-error, fault-cut, fault-slow and fault-html, with that fault)",
     )
     chat.add_argument(
         "--nonce",
         metavar="NONCE",
-        help="sent as X-WP-Nonce (with --local: the embedded server's, by default)",
+        help="the first X-WP-Nonce to send (default: none, or the page's; a missing "
+        "or stale nonce is fetched as the site's own chatbot does)",
     )
     chat.add_argument(
         "--json",
         action="store_true",
-        help='print one JSON object per line: {"chunk": ...} per chunk, then the reply',
+        help='print one JSON object per line: {"chunk": ...} per chunk, {"status": ..., '
+        '"subtype": ...} per status line, then the reply',
     )
     chat.add_argument(
         "--async",
@@ -140,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--flavor",
-        choices=("2.0", "3.6"),
+        choices=FLAVORS,
         default="2.0",
         help="the AI Engine version to behave as (default: 2.0)",
     )
@@ -201,10 +238,16 @@ def _port(text: str) -> int:
 
 
 class Printer:
-    """Writes a reply as it arrives: plain text, or JSON lines with ``--json``."""
+    """Writes a reply as it arrives: plain text, or JSON lines with ``--json``.
 
-    def __init__(self, out: TextIO, *, as_json: bool) -> None:
+    Status lines (``live`` frames that are not reply text, e.g. AI Engine 3.x's
+    "Generating response...") go to ``err`` as ``[subtype] text``, never into
+    the reply on ``out``; with ``--json`` they are objects on ``out``, in order.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, *, as_json: bool) -> None:
         self.out = out
+        self.err = err
         self.as_json = as_json
         self.open_line = False
 
@@ -216,6 +259,13 @@ class Printer:
             self.open_line = not text.endswith("\n")
             self.out.write(text)
             self.out.flush()
+
+    def status(self, event: StatusEvent) -> None:
+        if self.as_json:
+            self._line({"status": event.text, "subtype": event.subtype})
+        else:
+            self.err.write(f"[{event.subtype}] {event.text}\n")
+            self.err.flush()
 
     def reply(self, reply: Reply) -> None:
         if self.as_json:
@@ -238,83 +288,181 @@ class Printer:
 # -- chat ------------------------------------------------------------------------------
 
 
-class Chat:
-    """One conversation with a site, over the sync or the async client."""
+class Target(NamedTuple):
+    """Where a chat goes: the client's options, and the chatbot page to read first."""
 
-    def __init__(self, options: Dict[str, Any], printer: Printer, *, use_async: bool) -> None:
-        self.options = options
+    options: Dict[str, Any]
+    #: With ``--page``: the page, and which of its chatbots (``None``: the first).
+    page: Optional[str] = None
+    bot_id: Optional[str] = None
+
+
+class Chat:
+    """One conversation with a site, over the sync or the async client.
+
+    Every turn goes through the library's conversation, so the history, the
+    ``chatId``, the cookies and a fetched nonce carry over from turn to turn.
+    A turn that fails leaves the history as it was.
+    """
+
+    def __init__(self, printer: Printer) -> None:
         self.printer = printer
-        self.use_async = use_async
-        self.messages: Messages = []
-        self._client: Optional[Client] = None
-        if use_async:
-            build_settings(**options)  # the clients' option checks, before anything is sent
-        else:
-            self._client = Client(**options)
+
+    def send(self, text: str) -> Reply:
+        """Send ``text`` as the next turn and print the reply as it arrives."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def __enter__(self) -> Chat:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._client is not None:
-            self._client.close()
+        self.close()
+
+
+class SyncChat(Chat):
+    """A :class:`Chat` over :class:`Client` (requests)."""
+
+    def __init__(self, target: Target, printer: Printer) -> None:
+        super().__init__(printer)
+        if target.page is None:
+            self._client = Client(**target.options)
+        else:
+            self._client = Client.from_page(target.page, bot_id=target.bot_id, **target.options)
+        self._conversation: Conversation = self._client.conversation()
 
     def send(self, text: str) -> Reply:
-        """Send ``text`` with the history, print the reply; the history keeps both."""
-        messages = [*self.messages, {"role": "user", "content": text}]
-        if self._client is not None:
-            reply = self._turn(self._client, messages)
-        else:
-            # The command line runs no event loop of its own, so each turn is
-            # one asyncio.run (a fresh AsyncClient per loop).
-            reply = asyncio.run(self._async_turn(messages))
-        self.messages = [*messages, {"role": "assistant", "content": reply.text}]
-        return reply
-
-    def _turn(self, client: Client, messages: Messages) -> Reply:
-        # twin: _async_turn
-        with client.stream(messages) as chunks:
+        # twin: AsyncChat._send
+        with self._conversation.stream(text, on_status=self.printer.status) as chunks:
             for chunk in chunks:
                 self.printer.chunk(chunk)
         assert chunks.reply is not None
         self.printer.reply(chunks.reply)
         return chunks.reply
 
-    async def _async_turn(self, messages: Messages) -> Reply:
-        # twin: _turn
+    def close(self) -> None:
+        self._client.close()
+
+
+class AsyncChat(Chat):
+    """A :class:`Chat` over :class:`AsyncClient` (aiohttp).
+
+    The client's session (its cookies, the fetched nonce, open connections)
+    belongs to the event loop it was made in, so every turn runs in one loop
+    that lives as long as the chat: an ``asyncio.run`` per turn would lose them.
+    """
+
+    def __init__(self, target: Target, printer: Printer) -> None:
+        super().__init__(printer)
+        self._loop = EventLoop()
+        try:
+            self._client = self._loop.run(self._open(target))
+        except BaseException:
+            self._loop.close()
+            raise
+        self._conversation: AsyncConversation = self._client.conversation()
+
+    @staticmethod
+    async def _open(target: Target) -> AsyncClient:
         from ._async import AsyncClient
 
-        async with AsyncClient(**self.options) as client, client.stream(messages) as chunks:
+        if target.page is None:
+            return AsyncClient(**target.options)
+        return await AsyncClient.from_page(target.page, bot_id=target.bot_id, **target.options)
+
+    def send(self, text: str) -> Reply:
+        return self._loop.run(self._send(text))
+
+    async def _send(self, text: str) -> Reply:
+        # twin: SyncChat.send
+        async with self._conversation.stream(text, on_status=self.printer.status) as chunks:
             async for chunk in chunks:
                 self.printer.chunk(chunk)
         assert chunks.reply is not None
         self.printer.reply(chunks.reply)
         return chunks.reply
 
+    def close(self) -> None:
+        try:
+            self._loop.run(self._client.aclose())
+        finally:
+            self._loop.close()
+
+
+class EventLoop:
+    """An event loop that runs one coroutine after another, as ``asyncio.run`` does
+    for one (``asyncio.Runner`` is Python 3.11+)."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` to its end and return its result.
+
+        A Ctrl-C that stops the loop cancels the coroutine and lets it unwind
+        (its ``async with`` blocks close their connections) before it propagates.
+        """
+        task = self._loop.create_task(coroutine)
+        try:
+            return self._loop.run_until_complete(task)
+        except BaseException:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    self._loop.run_until_complete(task)
+            elif not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" log
+            raise
+
+    def close(self) -> None:
+        try:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.run_until_complete(self._loop.shutdown_default_executor())
+        finally:
+            self._loop.close()
+
+
+def _check_chat_args(args: argparse.Namespace) -> None:
+    # The rules argparse cannot say (--base-url and --local are its exclusive group).
+    if args.page is not None and args.local:
+        raise UsageError("argument --page: not allowed with argument --local")
+    if args.flavor is not None and not args.local:
+        raise UsageError("argument --flavor: only with --local")
+
 
 @contextlib.contextmanager
-def _site(args: argparse.Namespace) -> Iterator[Dict[str, Any]]:
-    """The client options; with ``--local``, while the embedded server runs."""
-    options: Dict[str, Any] = {
-        "base_url": args.base_url or DEFAULT_BASE_URL,
-        "proxy": args.proxy,
-        "timeout": args.timeout,
-        "bot_id": args.bot_id,
-        "nonce": args.nonce,
-    }
+def _target(args: argparse.Namespace) -> Iterator[Target]:
+    """Where to chat; with ``--local``, while the embedded server runs.
+
+    Only the options given on the command line are passed, so that with
+    ``--page`` the page decides the rest, and the client's defaults otherwise.
+    """
+    options: Dict[str, Any] = {"proxy": args.proxy, "timeout": args.timeout}
+    if args.base_url is not None:
+        options["base_url"] = args.base_url
+    if args.nonce is not None:
+        options["nonce"] = args.nonce
+    if args.page is not None:
+        yield Target(options, args.page, args.bot_id)
+        return
+    if args.bot_id is not None:
+        options["bot_id"] = args.bot_id
     if not args.local:
-        yield options
+        yield Target(options)
         return
     from .server import Server
 
-    with Server(delay=LOCAL_DELAY) as server:
+    # No nonce is passed: the client fetches it as from any site (3.6:
+    # start_session; 2.0: the chatbot page).
+    with Server(flavor=args.flavor or FLAVORS[0], delay=LOCAL_DELAY) as server:
         options["base_url"] = server.base_url
-        if options["nonce"] is None:
-            options["nonce"] = server.nonce
-        yield options
+        yield Target(options)
 
 
 def run_chat(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    _check_chat_args(args)
     message = args.message
     interactive = False
     if message is None:
@@ -324,12 +472,13 @@ def run_chat(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
             message = stdin.read()
     if not interactive and not (message or "").strip():
         raise UsageError("the message is empty")
-    printer = Printer(stdout, as_json=args.json)
+    printer = Printer(stdout, stderr, as_json=args.json)
     try:
-        with _site(args) as options:
+        with _target(args) as target:
+            kind = AsyncChat if args.use_async else SyncChat
             try:
-                chat = Chat(options, printer, use_async=args.use_async)
-            except (TypeError, ValueError) as exc:
+                chat = kind(target, printer)
+            except (TypeError, ValueError) as exc:  # bad options or page URL
                 raise UsageError(str(exc)) from exc
             with chat:
                 if not interactive:

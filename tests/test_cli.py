@@ -9,12 +9,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Sequence
 
 import pytest
+from site_emulator import START_SENTENCE, Site, page
 
 from opchatgpts_compat import __version__
-from opchatgpts_compat.server import Server
+from opchatgpts_compat.server import STATUS_LABEL, Server
 
 CLI = [sys.executable, "-m", "opchatgpts_compat"]
 
@@ -29,6 +30,9 @@ CLI_WITH_SIGINT = [
 ]
 
 ERROR_LINE = re.compile(r"opchatgpts-compat( chat| serve)?: error: [^\n]+\n")
+PROMPT = "Chatting; an empty line or Ctrl-D ends the conversation.\n> "
+STATUS_LINE = f"[status] {STATUS_LABEL}\n"
+HELLO = 'Hello! You said "Hello". Tell me more, and I will remember it.\n'
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -43,8 +47,50 @@ def server() -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def server_3_6() -> Iterator[Server]:
+    """AI Engine 3.6 with event logs (a status frame first), a short message cap."""
+    with Server(flavor="3.6", event_logs=True, text_input_max_length=30) as server:
+        yield server
+
+
 def site(server: Server) -> List[str]:
     return ["--base-url", server.base_url, "--nonce", server.nonce]
+
+
+def front_end(use_async: bool) -> List[str]:
+    return ["--async"] if use_async else []
+
+
+def new_records(server: Server, before: int, count: int) -> List[Any]:
+    """The ``count`` requests the server answered after the first ``before``."""
+    assert server.wait_for(lambda records: len(records) >= before + count, timeout=30)
+    return server.records[before:]
+
+
+def chat_on_a_terminal(*args: str, lines: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """``chat`` with a terminal as stdin, typing ``lines`` and then Ctrl-D.
+
+    A terminal gives one line per read, so the lines can be typed at once.
+    """
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [*CLI, "chat", *args],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(slave)
+    try:
+        os.write(master, "".join(f"{line}\n" for line in lines).encode() + b"\x04")
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 # -- chat ---------------------------------------------------------------------------
@@ -89,10 +135,171 @@ def test_message_from_piped_stdin(server: Server) -> None:
 
 
 @pytest.mark.parametrize("use_async", [False, True])
-def test_local_starts_its_own_server(use_async: bool) -> None:
-    result = run("chat", "--local", *(["--async"] if use_async else []), "Hello")
+@pytest.mark.parametrize("flavor", [[], ["--flavor", "2.0"], ["--flavor", "3.6"]])
+def test_local_starts_its_own_server(use_async: bool, flavor: List[str]) -> None:
+    result = run("chat", "--local", *flavor, *front_end(use_async), "Hello")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == 'Hello! You said "Hello". Tell me more, and I will remember it.\n'
+    assert result.stdout == HELLO
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+@pytest.mark.parametrize("flavor", ["2.0", "3.6"])
+def test_local_fetches_the_nonce_as_from_any_site(use_async: bool, flavor: str) -> None:
+    # No nonce is handed over: 401, then start_session (3.6) or, on its 404,
+    # the chatbot page (2.0), then the request again.
+    result = run("chat", "--local", "--flavor", flavor, "--debug", *front_end(use_async), "Hi")
+    assert result.returncode == 0, result.stderr
+    log = [line for line in result.stderr.splitlines() if "opchatgpts_compat.server" in line]
+    asked = [re.search(r'"(\w+ \S+)" (\d+)', line) for line in log]
+    requests = [f"{match.group(1)} {match.group(2)}" for match in asked if match]
+    submit = "POST /wp-json/mwai-ui/v1/chats/submit"
+    session = "POST /wp-json/mwai/v1/start_session"
+    if flavor == "3.6":
+        assert requests == [f"{submit} 401", f"{session} 200", f"{submit} 200"]
+    else:
+        assert requests == [
+            f"{submit} 401",
+            f"{session} 404",
+            "GET /chatgpt-free-use/ 200",
+            f"{submit} 200",
+        ]
+
+
+# -- status lines ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_status_frames_are_a_line_on_stderr(server_3_6: Server, use_async: bool) -> None:
+    result = run("chat", "--base-url", server_3_6.base_url, *front_end(use_async), "Hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == HELLO
+    assert result.stderr == STATUS_LINE
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_status_frames_with_json_are_objects_on_stdout(server_3_6: Server, use_async: bool) -> None:
+    result = run(
+        "chat", "--base-url", server_3_6.base_url, "--json", *front_end(use_async), "Hello"
+    )
+    assert result.returncode == 0, result.stderr
+    status, *chunks, final = [json.loads(line) for line in result.stdout.splitlines()]
+    assert status == {"status": STATUS_LABEL, "subtype": "status"}
+    assert [list(line) for line in chunks] == [["chunk"]] * 12
+    assert "".join(line["chunk"] for line in chunks) + "\n" == HELLO
+    assert final["reply"] + "\n" == HELLO
+    assert result.stderr == ""
+
+
+def test_status_frames_sync_and_async_print_the_same(server_3_6: Server) -> None:
+    for extra in ([], ["--json"]):
+        sync = run("chat", "--base-url", server_3_6.base_url, *extra, "Same?")
+        async_ = run("chat", "--base-url", server_3_6.base_url, *extra, "--async", "Same?")
+        assert (sync.returncode, async_.returncode) == (0, 0)
+        # The status frame's timestamp is not printed: the outputs are equal.
+        assert (sync.stdout, sync.stderr) == (async_.stdout, async_.stderr)
+
+
+# -- --page: a site as its own chatbot talks to it ---------------------------------------
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+@pytest.mark.parametrize("flavor", ["2.0", "3.6"])
+def test_page_sets_the_client_up(
+    server: Server, server_3_6: Server, use_async: bool, flavor: str
+) -> None:
+    site_ = server if flavor == "2.0" else server_3_6
+    before = len(site_.records)
+    result = run("chat", "--page", site_.page_url, *front_end(use_async), "Hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == HELLO
+    assert result.stderr == ("" if flavor == "2.0" else STATUS_LINE)
+    if flavor == "2.0":  # the nonce comes from the page
+        records = new_records(site_, before, 2)
+        asked = [(r.kind, r.status, r.nonce) for r in records]
+        assert asked == [("page", 200, None), ("stream", 200, site_.nonce)]
+    else:  # the page says restNonce: null; start_session gives it
+        records = new_records(site_, before, 4)
+        asked = [(r.kind, r.status, r.nonce) for r in records]
+        assert asked == [
+            ("page", 200, None),
+            ("submit", 401, None),
+            ("session", 200, None),
+            ("stream", 200, site_.nonce),
+        ]
+    # The start sentence of the page's chatbot opens the conversation.
+    assert records[-1].messages[0]["role"] == "assistant"
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_page_with_an_explicit_nonce_sends_it_first(server: Server, use_async: bool) -> None:
+    before = len(server.records)
+    result = run(
+        "chat", "--page", server.page_url, "--nonce", "0123456789", *front_end(use_async), "Hi"
+    )
+    assert result.returncode == 0, result.stderr
+    records = new_records(server, before, 3)
+    submits = [(r.status, r.nonce) for r in records if r.kind in ("submit", "stream")]
+    # Refused as stale, then the page's nonce: the one from_page read.
+    assert submits == [(403, "0123456789"), (200, server.nonce)]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_page_with_an_explicit_base_url_sends_there(use_async: bool) -> None:
+    with Server(nonce="0a1b2c3d4e") as page_site, Server(nonce="0a1b2c3d4e") as other:
+        result = run(
+            "chat",
+            "--page",
+            page_site.page_url,
+            "--base-url",
+            other.base_url,
+            *front_end(use_async),
+            "Hello",
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == HELLO
+        assert other.wait_for(lambda records: len(records) == 1, timeout=30)
+        assert [r.kind for r in page_site.records] == ["page"]
+        assert [(r.kind, r.nonce) for r in other.records] == [("stream", "0a1b2c3d4e")]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_page_failures_exit_1(server: Server, use_async: bool) -> None:
+    site_ = Site("2.0")
+    site_.extra_pages["/about/"] = page(title="About")
+    with site_.server() as emulated:
+        about = emulated.base_url + "/about/"
+        results = {
+            "no chatbot": run("chat", "--page", about, *front_end(use_async), "Hi"),
+            "no such bot": run(
+                "chat", "--page", server.page_url, "--bot-id", "other", *front_end(use_async), "Hi"
+            ),
+            "no page": run(
+                "chat", "--page", server.base_url + "/gone/", *front_end(use_async), "Hi"
+            ),
+        }
+    expected = {
+        "no chatbot": f"No AI Engine chatbot (mwai-chatbot-container) on {about}",
+        "no such bot": f"No chatbot 'other' on {server.page_url}; it has 'default'",
+        "no page": f"HTTP 404 for the page {server.base_url}/gone/",
+    }
+    for name, result in results.items():
+        assert (result.returncode, result.stdout) == (1, ""), name
+        assert result.stderr == f"opchatgpts-compat: error: {expected[name]}\n", name
+
+
+def test_serve_and_chat_with_its_page() -> None:
+    # The README's way to try --page and status lines without a WordPress site.
+    process, _base_url, banner = start_serve("--flavor", "3.6", "--event-logs")
+    try:
+        match = re.search(r"chatbot page (http://\S+/chatbot/),", banner)
+        assert match, banner
+        results = [run("chat", "--page", match.group(1), *front_end(a), "Hello") for a in (0, 1)]
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    for result in results:
+        assert (result.returncode, result.stdout, result.stderr) == (0, HELLO, STATUS_LINE)
 
 
 def test_console_script_is_installed() -> None:
@@ -124,13 +331,7 @@ def test_site_failures_exit_1(
     extra = ["--async"] if use_async else []
     result = run("chat", *site(server), *extra, "--bot-id", bot_id, "Hi")
     assert result.returncode == 1
-    if bot_id == "fault-error":
-        # The core this branch starts from drops the tokens that arrive in the
-        # same read as the error frame; main's yields them first.  After the
-        # merge this can be the equality below.
-        assert stdout.startswith(result.stdout.rstrip("\n"))
-    else:
-        assert result.stdout == stdout
+    assert result.stdout == stdout
     assert ERROR_LINE.fullmatch(result.stderr), result.stderr
     assert message in result.stderr
 
@@ -174,6 +375,12 @@ def test_debug_shows_the_traceback(server: Server) -> None:
         (["chat", "--base-url", "ftp://example.org", "Hi"], "", "base_url must be"),
         (["chat", "--local", "   "], "", "the message is empty"),
         (["chat", "--local"], "", "the message is empty"),
+        (["chat", "--page", "ftp://example.org/", "Hi"], "", "page must be an http"),
+        (["chat", "--page", "example.org", "Hi"], "", "page must be an http"),
+        (["chat", "--local", "--page", "http://x/", "Hi"], "", "not allowed with"),
+        (["chat", "--flavor", "3.6", "Hi"], "", "--flavor: only with --local"),
+        (["chat", "--local", "--flavor", "4.0", "Hi"], "", "invalid choice"),
+        (["chat", "--async", "--page", "ftp://example.org/", "Hi"], "", "page must be"),
         (["serve", "--flavor", "1.0"], "", "invalid choice"),
         (["serve", "--port", "70000"], "", "not a port number"),
     ],
@@ -267,20 +474,83 @@ def test_interactive_chat_keeps_the_history(server: Server, use_async: bool) -> 
     assert err.startswith("Chatting;")
 
 
-def test_ctrl_c_at_the_prompt_exits_130(server: Server) -> None:
+@pytest.mark.parametrize("use_async", [False, True])
+def test_interactive_chat_keeps_the_nonce_and_survives_a_failed_turn(
+    server_3_6: Server, use_async: bool
+) -> None:
+    before = len(server_3_6.records)
+    result = chat_on_a_terminal(
+        "--base-url",
+        server_3_6.base_url,
+        *front_end(use_async),
+        lines=["My name is Ada", "This message is longer than 30 characters", "What is my name?"],
+    )
+    assert result.returncode == 0, result.stderr
+    # The refused turn is not in the history: "2 messages from you".
+    assert result.stdout == (
+        'Hello! You said "My name is Ada". Tell me more, and I will remember it.\n'
+        'You said "What is my name?". Earlier you said "My name is Ada". '
+        "That makes 2 messages from you in this conversation.\n"
+    )
+    assert result.stderr == (
+        f"{PROMPT}{STATUS_LINE}"
+        "> opchatgpts-compat: error: Sorry, your query has been rejected.\n"
+        f"> {STATUS_LINE}> \n"
+    )
+    # One nonce fetched for the whole chat, in both front ends.
+    records = new_records(server_3_6, before, 5)
+    asked = [(r.kind, r.status, r.nonce) for r in records]
+    nonce = server_3_6.nonce
+    assert asked == [
+        ("submit", 401, None),
+        ("session", 200, None),
+        ("stream", 200, nonce),
+        ("stream", 200, nonce),  # refused by an error frame under a 200
+        ("stream", 200, nonce),
+    ]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_interactive_chat_keeps_chat_id_and_cookies(use_async: bool) -> None:
+    # The emulated 3.6 site takes a nonce only with the session cookie it came with.
+    site_ = Site("3.6", bind_cookie=True)
+    with site_.server() as emulated:
+        result = chat_on_a_terminal(
+            "--page", emulated.base_url + "/chatbot/", *front_end(use_async), lines=["a", "b", "c"]
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("Turn 1: you said a.\nTurn 2: you said b.\nTurn 3: you said c.\n")
+    assert result.stderr == PROMPT + "[status] Generating response...\n> " * 3 + "\n"
+    assert len(site_.sessions) == 1  # one start_session for the three turns
+    assert len({chat_id for chat_id, _, _ in site_.turns}) == 1
+    histories = [[m["content"] for m in history] for _, history, _ in site_.turns]
+    assert histories == [
+        [START_SENTENCE],
+        [START_SENTENCE, "a", "Turn 1: you said a."],
+        [START_SENTENCE, "a", "Turn 1: you said a.", "b", "Turn 2: you said b."],
+    ]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+@pytest.mark.parametrize("typed", [[], ["Hi"]])
+def test_ctrl_c_at_the_prompt_exits_130(server: Server, use_async: bool, typed: List[str]) -> None:
+    # After a turn, the client holds a session (and, --async, an event loop) to close.
     pty = pytest.importorskip("pty")
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [*CLI_WITH_SIGINT, "chat", *site(server)],
+        [*CLI_WITH_SIGINT, "chat", *site(server), *front_end(use_async)],
         stdin=slave,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     os.close(slave)
     try:
-        assert process.stderr is not None
+        assert process.stdout is not None and process.stderr is not None
+        for line in typed:
+            os.write(master, f"{line}\n".encode())
+        replies = [process.stdout.readline() for _ in typed]
         seen = b""
-        while not seen.endswith(b"> "):  # the prompt: it waits for a line now
+        while seen.count(b"> ") <= len(typed):  # the prompt: it waits for a line now
             piece = os.read(process.stderr.fileno(), 1024)
             assert piece, seen
             seen += piece
@@ -289,6 +559,7 @@ def test_ctrl_c_at_the_prompt_exits_130(server: Server) -> None:
     finally:
         os.close(master)
     assert process.returncode == 130
+    assert [reply[:6] for reply in replies] == [b"Hello!"] * len(typed)
     assert out == b""
     assert err == b"opchatgpts-compat: interrupted\n"
 
@@ -345,14 +616,16 @@ def test_serve_3_6_without_nonce_stops_on_sigterm() -> None:
 # -- aiohttp only where needed -----------------------------------------------------------
 
 
-def test_the_sync_command_line_does_not_need_aiohttp(server: Server) -> None:
+@pytest.mark.parametrize("page", [False, True])
+def test_the_sync_command_line_does_not_need_aiohttp(server: Server, page: bool) -> None:
     code = (
         "import sys; sys.modules['aiohttp'] = None; "  # importing it now fails
         "import opchatgpts_compat.notebook; "
         "from opchatgpts_compat.__main__ import main; sys.exit(main(sys.argv[1:]))"
     )
+    where = ["--page", server.page_url] if page else site(server)
     result = subprocess.run(
-        [sys.executable, "-c", code, "chat", *site(server), "Hi"],
+        [sys.executable, "-c", code, "chat", *where, "Hi"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -360,3 +633,10 @@ def test_the_sync_command_line_does_not_need_aiohttp(server: Server) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Hello!")
+
+
+def test_the_flavors_are_the_servers() -> None:
+    # Repeated in __main__ so that --help does not import aiohttp.
+    from opchatgpts_compat import __main__, server
+
+    assert __main__.FLAVORS == server.FLAVORS
