@@ -137,6 +137,28 @@ class SSEDecoder:
             self._hold(chunk[end:])
         return self._lines(text)
 
+    @property
+    def at_boundary(self) -> bool:
+        """No line and no event is in progress: the next byte starts a new event.
+
+        A caller may then interpret whole events itself (``_protocol`` does, for
+        the plain ``data: {...}`` frames of a read) and feed the decoder only
+        what follows them.
+        """
+        return (
+            self._started
+            and not self._tail
+            and not self._data
+            and not self._skip_lf
+            and not self._event
+            and self._event_retry is None
+        )
+
+    @property
+    def held(self) -> int:
+        """Bytes of the unfinished event (and line) held, as ``max_event_size`` counts them."""
+        return self._tail_len + self._data_len + len(self._head)
+
     def close(self) -> None:
         """End of input: an event without its closing empty line is discarded."""
         self._tail = []
