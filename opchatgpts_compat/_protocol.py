@@ -205,8 +205,9 @@ class ReplyParser:
         return out
 
     def _feed_fast(self, data: bytes) -> List[str]:
-        # The same result as ``self._events(self._decoder.feed(data))``: the
-        # event in progress is finished by the decoder, the read's plain block
+        # The same result as ``self._events(self._decoder.feed(data))``: an
+        # unfinished line is taken back from the decoder and read again with
+        # ``data``, an event in progress is finished by the decoder, the plain block
         # goes through ``_plain``, what follows it through the decoder again.
         # The decoder is split-invariant, so feeding it in pieces changes
         # nothing; the size check makes sure it cannot raise EventTooLargeError
@@ -217,6 +218,12 @@ class ReplyParser:
         if limit is not None and decoder.held + len(data) > limit:
             return self._events(decoder.feed(data))
         out: List[str] = []
+        if not decoder.at_boundary and b"\n\n" in data:
+            # The head of the first frame came in the last read.  Taken back
+            # only when this read ends its line, so no byte is copied twice.
+            line = decoder.take_line()
+            if line is not None:
+                data = line + data
         if not decoder.at_boundary:
             cut = data.find(b"\n\n") + 2
             if cut < 2:

@@ -154,6 +154,26 @@ class SSEDecoder:
             and self._event_retry is None
         )
 
+    def take_line(self) -> Optional[bytes]:
+        """Hand back the unfinished line, when it is all the decoder holds.
+
+        Returns:
+            Its bytes (the decoder is then at a boundary, as if they had
+            never been fed), or ``None`` when an event is in progress.
+        """
+        if (
+            not self._started
+            or self._skip_lf
+            or self._data
+            or self._event
+            or self._event_retry is not None
+        ):
+            return None
+        line = b"".join(self._tail)
+        self._tail = []
+        self._tail_len = 0
+        return line
+
     @property
     def held(self) -> int:
         """Bytes of the unfinished event (and line) held, as ``max_event_size`` counts them."""
