@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -50,8 +51,9 @@ def _median(values: Sequence[float]) -> float:
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
+    # Nearest rank: the p99 of 100 values is the 99th smallest, not the largest.
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def _run(argv: List[str]) -> Dict[str, Any]:
@@ -86,8 +88,7 @@ class Bench:
         self.server.wait()
 
     def _record(self, kind: str, key: str, result: Dict[str, Any]) -> None:
-        light = {k: v for k, v in result.items() if k != "latency_ns"}
-        self.log.write(json.dumps({"kind": kind, "scenario": key, **light}) + "\n")
+        self.log.write(json.dumps({"kind": kind, "scenario": key, **result}) + "\n")
         self.log.flush()
 
     def clients(
@@ -257,6 +258,11 @@ class Bench:
             ("sseclient", "import sseclient"),
             ("opchatgpts_compat + AsyncClient", "from opchatgpts_compat import AsyncClient"),
         ]
+        # Byte-compile the package first, as ``pip install`` does for the peers
+        # in site-packages (an editable install under PYTHONDONTWRITEBYTECODE
+        # would else compile it on every import).
+        package = Path(__import__("opchatgpts_compat").__file__).parent
+        subprocess.run([PY, "-m", "compileall", "-q", str(package)], check=True)
         values: Dict[str, List[float]] = {label: [] for label, _ in targets}
         lazy = "?"
         for _ in range(max(self.rounds, 5)):
