@@ -278,21 +278,25 @@ class ReplyParser:
         if len(frames) != count:
             return False
         self._seen_event = True
-        chunks = self._chunks
         texts: Optional[List[str]] = None
+        append = out.append
+        start = len(out)  # out[start:] are not in self._chunks yet
         for index, frame in enumerate(frames):
             if frame.get("type") == "live" and frame.get("subtype") is None:
                 token = frame.get("data")
                 if type(token) is str:
                     if token:
-                        out.append(token)
-                        chunks.append(token)
+                        append(token)
                     continue
+            # Any other frame: the general code, with ``partial`` up to date.
+            self._chunks += out[start:]
             if texts is None:
                 texts = text.split("\n\ndata: ")
             self._object(frame, texts[index], out)
+            start = len(out)
             if self.done:
                 break
+        self._chunks += out[start:]
         return True
 
     def _frame(self, data: str, out: List[str]) -> None:

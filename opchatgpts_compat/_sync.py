@@ -386,24 +386,30 @@ class _ChunkedBody:
         buffer = self._buffer
         size = len(buffer)
         at = 0
+        left = self._left
+        skip = self._skip
         pieces: List[bytes] = []
         while not self._end:
-            if self._left:
-                stop = min(at + self._left, size)
-                if stop > at:
-                    pieces.append(buffer[at:stop])
-                    self._left -= stop - at
-                    at = stop
-                if self._left:
+            if left:
+                stop = at + left
+                if stop > size:
+                    if at < size:
+                        pieces.append(buffer[at:])
+                    left = stop - size
+                    at = size
                     break
-                self._skip = 2
-            if self._skip:
+                pieces.append(buffer[at:stop])
+                at = stop
+                left = 0
+                skip = 2
+            if skip:
                 # http.client reads these two bytes (the CRLF) without looking.
-                dropped = min(self._skip, size - at)
-                self._skip -= dropped
-                at += dropped
-                if self._skip:
+                if at + skip > size:
+                    skip -= size - at
+                    at = size
                     break
+                at += skip
+                skip = 0
             eol = buffer.find(b"\n", at)
             if eol < 0:
                 if size - at > _MAX_CHUNK_LINE and not pieces:
@@ -421,7 +427,9 @@ class _ChunkedBody:
             at = eol + 1
             if not length:
                 self._end = True
-            self._left = length
+            left = length
+        self._left = left
+        self._skip = skip
         self._buffer = buffer[at:] if at < size else b""
         return b"".join(pieces) if len(pieces) != 1 else pieces[0]
 

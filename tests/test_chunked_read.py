@@ -9,6 +9,7 @@ per read).  Chunks, reply and error (class, message, partial text) must match.
 from __future__ import annotations
 
 import gzip
+import random
 import socket
 import threading
 import time
@@ -82,6 +83,22 @@ SCRIPTS = {
         END,
     ],
 }
+
+
+def _random_writes(body: bytes, seed: int) -> Script:
+    rng = random.Random(seed)
+    script: Script = [HEAD]
+    at = 0
+    while at < len(body):
+        size = rng.choice([1, 2, 3, 5, 40, 200])
+        script += [body[at : at + size], 0.002]
+        at += size
+    return script
+
+
+_MANY = b"".join(_chunk(_frame("live", str(i))) for i in range(40)) + _chunk(END) + b"0\r\n\r\n"
+SCRIPTS["random-writes-1"] = _random_writes(_MANY, 1)
+SCRIPTS["random-writes-2"] = _random_writes(_MANY, 2)
 
 
 class _Server:

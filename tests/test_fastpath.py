@@ -18,6 +18,7 @@ import pytest
 
 from opchatgpts_compat import _protocol
 from opchatgpts_compat._protocol import ReplyParser
+from opchatgpts_compat.core import SSEDecoder
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 
@@ -172,3 +173,36 @@ def test_module_switch(fast_path: bool) -> None:
     assert parser._fast is fast_path
     assert parser.feed(LIVES + _end()) == ["a", "b", "c", "\u00e9t\u00e9", "\u65e5\u672c"]
     assert parser.reply is not None and parser.reply.text == "abc"
+
+
+# -- the decoder's own bulk path: one-line ``data:`` events decoded together ----
+
+SSE_ONLY = {
+    "ids": b"id: 1\n" + LIVES + b"id: 2\n\n" + LIVES + b"id\n\n" + LIVES,
+    "retry": b"retry: 5\n" + LIVES + b"retry: x\n\n" + LIVES,
+    "event-names": b"event: a\n" + LIVES + b"event: b\ndata: 1\n\n" + LIVES,
+    "empty-data": b"data: \n\ndata:\n\n" + LIVES + b"data: \n\n",
+    "pending-data": b"data: 1\n" + LIVES,
+    "field-no-colon": b"data\n\n" + LIVES,
+}
+
+
+def _events(pieces: List[bytes], limit: Optional[int]) -> Any:
+    decoder = SSEDecoder(limit)
+    out = [decoder.feed(piece) for piece in pieces]
+    decoder.close()
+    return [e for batch in out for e in batch], decoder.last_event_id, decoder.retry
+
+
+@pytest.mark.parametrize("limit", [None, _protocol.DEFAULT_MAX_EVENT_SIZE])
+@pytest.mark.parametrize(
+    "body",
+    [b for _, b in CASES] + list(SSE_ONLY.values()),
+    ids=[n for n, _ in CASES] + list(SSE_ONLY),
+)
+def test_decoder_bulk_path_changes_nothing(body: bytes, limit: Optional[int]) -> None:
+    # Fed a byte at a time, the decoder never sees two lines at once, so it
+    # never takes the bulk path: that is the reference.
+    reference = _events([body[i : i + 1] for i in range(len(body))], limit)
+    for pieces in _splits(body, seed=len(body) + 1):
+        assert _events(pieces, limit) == reference
