@@ -1,6 +1,7 @@
 """Decoder-only runs: bytes already in memory, no sockets, one fresh process each.
 
-Usage: ``python bench/decoders.py NAME PIECE_SIZE MEGABYTES [REPLY_BYTES]``.
+Usage: ``python bench/decoders.py NAME PIECE_SIZE MEGABYTES [REPLY_BYTES]``
+(``events:NAME`` for the SSE part alone, no JSON).
 The body is ``MEGABYTES`` of 4-byte-token frames and an ``end`` frame whose
 reply has ``REPLY_BYTES``; it is cut into ``PIECE_SIZE`` pieces and turned into
 the list of tokens.  Every contestant does the whole job, bytes to tokens:
@@ -108,6 +109,62 @@ def limit(pieces: Iterable[bytes]) -> Out:
     return got, reply
 
 
+def core_events(pieces: Iterable[bytes]) -> Out:
+    from opchatgpts_compat.core import SSEDecoder
+
+    decoder = SSEDecoder()
+    got: List[str] = []
+    for piece in pieces:
+        got += [event.data for event in decoder.feed(piece)]
+    decoder.close()
+    return got, ""
+
+
+def sseclient_py_events(pieces: Iterable[bytes]) -> Out:
+    import sseclient
+
+    return [event.data for event in sseclient.SSEClient(iter(pieces)).events()], ""
+
+
+def httpx_sse_events(pieces: Iterable[bytes]) -> Out:
+    from httpx._decoders import LineDecoder, TextDecoder
+    from httpx_sse._decoders import SSEDecoder
+
+    text, lines, sse = TextDecoder(), LineDecoder(), SSEDecoder()
+    got: List[str] = []
+    for piece in pieces:
+        for line in lines.decode(text.decode(piece)):
+            event = sse.decode(line)
+            if event is not None:
+                got.append(event.data)
+    for line in [*lines.decode(text.flush()), *lines.flush()]:
+        event = sse.decode(line)
+        if event is not None:
+            got.append(event.data)
+    return got, ""
+
+
+def limit_events(pieces: Iterable[bytes]) -> Out:
+    got: List[str] = []
+    buffer = b""
+    for piece in pieces:
+        buffer += piece
+        blocks = buffer.split(b"\n\n")
+        buffer = blocks.pop()
+        for block in blocks:
+            if block.startswith(b"data: "):
+                got.append(block[6:].decode())
+    return got, ""
+
+
+#: The SSE part alone: bytes in, each event's data out, no JSON.
+EVENTS: Dict[str, Callable[[Iterable[bytes]], Out]] = {
+    "core SSEDecoder": core_events,
+    "sseclient-py": sseclient_py_events,
+    "httpx-sse": httpx_sse_events,
+    "split limit": limit_events,
+}
+
 DECODERS: Dict[str, Callable[[Iterable[bytes]], Out]] = {
     "core": core,
     "core (fast path off)": core_slow,
@@ -125,16 +182,25 @@ def main() -> None:
     want = tokens(params)
     body = b"".join(live_frame(t) for t in want) + end_frame(params)
     pieces = [body[i : i + piece] for i in range(0, len(body), piece)]
-    if name in DECODERS:
-        import opchatgpts_compat.core  # noqa: F401  (imports outside the clock)
+    events = name.startswith("events:")
+    run = EVENTS[name[7:]] if events else DECODERS[name]
+    import httpx_sse._decoders  # noqa: F401  (imports outside the clock)
+    import sseclient  # noqa: F401
+
+    import opchatgpts_compat.core  # noqa: F401
+
     start = time.perf_counter()
     try:
-        got, text = DECODERS[name](pieces)
+        got, text = run(pieces)
     except Exception as exc:
         print(json.dumps({"decoder": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}))
         return
     seconds = time.perf_counter() - start
-    ok = got == want and text == reply_text(params)
+    if events:
+        frames = [live_frame(t) for t in want] + [end_frame(params)]
+        ok = got == [f[6:-2].decode() for f in frames]
+    else:
+        ok = got == want and text == reply_text(params)
     out = {"decoder": name, "ok": ok, "seconds": seconds, "frames": n + 1, "bytes": len(body)}
     print(json.dumps(out))
 

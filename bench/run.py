@@ -43,6 +43,7 @@ ALL = [
 ]
 ASYNC = ["ours-async", "original", "httpx-sse-async"]
 DECODERS = ["core", "core (fast path off)", "sseclient-py", "httpx-sse", "split+json limit"]
+EVENTS = ["core SSEDecoder", "sseclient-py", "httpx-sse", "split limit"]
 TIMEOUT = 300
 
 
@@ -201,30 +202,45 @@ class Bench:
         self.summary[key] = out
 
     def decoders(self, megabytes: float) -> None:
+        self._decoder_table(megabytes, DECODERS, "httpx-sse", "split+json limit", "")
+        self._decoder_table(
+            megabytes,
+            [f"events:{n}" for n in EVENTS],
+            "events:httpx-sse",
+            "events:split limit",
+            ", SSE only (each event's data, no JSON)",
+        )
+
+    def _decoder_table(self, megabytes: float, names: List[str], a: str, b: str, what: str) -> None:
         for piece in (1024, 65536):
-            runs: Dict[str, List[Dict[str, Any]]] = {d: [] for d in DECODERS}
+            runs: Dict[str, List[Dict[str, Any]]] = {d: [] for d in names}
             for r in range(self.rounds):
-                for name in DECODERS:
+                for name in names:
                     result = _run([str(HERE / "decoders.py"), name, str(piece), str(megabytes)])
                     self._record("decoder", f"decoder-{piece}", result)
                     runs[name].append(result)
                 print(f"  decoders {piece}: round {r + 1}/{self.rounds}", file=sys.stderr)
             stats = _stats(runs, lambda r: r["frames"] / r["seconds"] / 1e6)
             rows = [
-                _row(n, stats, "httpx-sse", "split+json limit", fmt=lambda v: f"{v:.2f}")
-                for n in DECODERS
+                _row(n, stats, a, b, fmt=lambda v: f"{v:.2f}").replace("events:", "", 1)
+                for n in names
             ]
+            shown_a, shown_b = (x.replace("events:", "", 1) for x in (a, b))
             header = (
-                "| decoder | M frames/s (median) | min-max | x httpx-sse | x split+json limit "
-                "| runs ok |"
+                f"| decoder | M frames/s (median) | min-max | x {shown_a} | x {shown_b} | runs ok |"
             )
-            good = [r for r in runs["core"] if r.get("ok")]
+            good = [r for v in runs.values() for r in v if r.get("ok")]
             size = good[0]["bytes"] / 1e6 if good else megabytes
             title = (
-                f"Decoder only: {size:.0f} MB of 4-byte-token frames in {piece // 1024} KiB pieces"
+                f"Decoder only{what}: {size:.0f} MB of 4-byte-token frames "
+                f"in {piece // 1024} KiB pieces"
             )
             self._section(title, None, header, rows)
-            self.summary[f"decoder-{piece}"] = {n: s[0] for n, s in stats.items()}
+            self.summary[f"decoder{'-events' if what else ''}-{piece}"] = {
+                n: s[0] for n, s in stats.items()
+            }
+
+    def _huge_core(self) -> None:
         # How the core's cost grows with one huge frame (in memory, 1 KiB pieces).
         rows = []
         times = {}
@@ -432,6 +448,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             if want("decoders"):
                 bench.rounds = max(2, rounds - 2)
                 bench.decoders(20.0 * scale)
+                bench._huge_core()
                 bench.rounds = rounds
             if want("import"):
                 bench.imports()
