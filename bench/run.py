@@ -281,7 +281,7 @@ class Bench:
         subprocess.run([PY, "-m", "compileall", "-q", str(package)], check=True)
         values: Dict[str, List[float]] = {label: [] for label, _ in targets}
         lazy = "?"
-        for _ in range(max(self.rounds, 5)):
+        for _ in range(3 * self.rounds):  # cheap, and noisy: more rounds
             for label, code in targets:
                 done = subprocess.run(
                     [PY, "-X", "importtime", "-c", code],
