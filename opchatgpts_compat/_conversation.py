@@ -114,7 +114,7 @@ class Transcript:
         """
         try:
             data = json.loads(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise ValueError("not a saved conversation: not JSON") from None
         if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
             raise ValueError(f"not a saved conversation (version {FORMAT_VERSION})")

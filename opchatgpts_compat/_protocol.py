@@ -57,6 +57,15 @@ _BOM = b"\xef\xbb\xbf"
 
 _SNIFF, _EVENTS, _JSON, _STATUS = range(4)
 
+#: Interpret the plain frames of each read together (see ``ReplyParser._plain``).
+#: Only a switch for tests and benchmarks: the result is the same either way.
+FAST_PATH = True
+
+# The plain shape every AI Engine version writes: one ``data: {...}`` line and a
+# blank line per frame, LF line ends.
+_PLAIN_HEAD = b"data: {"
+_PLAIN_SEP = b"}\n\ndata: {"
+
 
 class ReplyParser:
     """Interpret one answer of ``chats/submit``.
@@ -77,12 +86,17 @@ class ReplyParser:
         max_event_size: Optional[int] = DEFAULT_MAX_EVENT_SIZE,
         location: Optional[str] = None,
         proxy: Optional[str] = None,
+        fast_path: Optional[bool] = None,
     ) -> None:
         """Args:
         status_code, content_type: of the answer.
         max_event_size: largest event or JSON answer, in bytes; ``None``: no limit.
         location: the ``Location`` header, named in the error for a redirect.
         proxy: the proxy URL, already redacted: a 407 is then the proxy's refusal.
+        fast_path: decode the plain frames of one read together (the default,
+            :data:`FAST_PATH`); ``False`` sends every byte through the WHATWG
+            decoder and every frame through its own ``json.loads``.  The
+            chunks, the reply and the errors are the same either way.
         """
         self.status_code = status_code
         self.content_type = content_type
@@ -105,6 +119,7 @@ class ReplyParser:
         #: The failure, once the answer turned out to be one (see :meth:`feed`).
         self.error: Optional[OpchatgptsError] = None
         self._statuses_taken = 0
+        self._fast = FAST_PATH if fast_path is None else fast_path
 
     @property
     def partial(self) -> str:
@@ -156,7 +171,7 @@ class ReplyParser:
     def _feed(self, data: bytes) -> None:
         if self._mode == _EVENTS:
             assert self._decoder is not None
-            self._events(self._decoder.feed(data))
+            self._decode(data)
             return
         self._body.append(data)
         self._body_len += len(data)
@@ -213,7 +228,7 @@ class ReplyParser:
         self._mode = _EVENTS
         self._body = []
         self._decoder = SSEDecoder(self.max_event_size)
-        self._events(self._decoder.feed(head))
+        self._decode(head)
 
     # -- event streams ------------------------------------------------------------
 
@@ -224,11 +239,109 @@ class ReplyParser:
             if self.done:
                 break
 
+    def _decode(self, data: bytes) -> None:
+        # The same result as ``self._events(self._decoder.feed(data))``: an
+        # unfinished line is taken back from the decoder and read again with
+        # ``data``, an event in progress is finished by the decoder, the plain
+        # block goes through ``_plain``, what follows it through the decoder
+        # again.  The decoder is split-invariant, so feeding it in pieces
+        # changes nothing; the size check keeps it from owing an
+        # EventTooLargeError part way (which would else come earlier).
+        decoder = self._decoder
+        assert decoder is not None
+        limit = self.max_event_size
+        if not self._fast or (limit is not None and decoder.held + len(data) > limit):
+            self._events(decoder.feed(data))
+            return
+        if not decoder.at_boundary and b"\n\n" in data:
+            # The head of the first frame came in the last read.  Taken back
+            # only when this read ends its line, so no byte is copied twice.
+            line = decoder.take_line()
+            if line is not None:
+                data = line + data
+        if not decoder.at_boundary:
+            cut = data.find(b"\n\n") + 2
+            if cut < 2:
+                self._events(decoder.feed(data))
+                return
+            self._events(decoder.feed(data[:cut]))
+            data = data[cut:]
+            if self.done or not data:
+                return
+            if not decoder.at_boundary:
+                self._events(decoder.feed(data))
+                return
+        end = data.rfind(b"\n\n")
+        if end > 0 and self._plain(data[:end]):
+            data = data[end + 2 :]
+            if not data or self.done:
+                return
+        self._events(decoder.feed(data))
+
+    def _plain(self, block: bytes) -> bool:
+        """Interpret ``block``, whole events in the plain shape, with one ``json.loads``.
+
+        ``block`` is ``data: {F1}\\n\\ndata: {F2} ... data: {Fn}``, no CR, no
+        other LF, no ``[`` anywhere.  Then ``[{F1}\\n\\n,{F2} ... {Fn}]``
+        is a JSON array of n objects exactly when every ``{Fi}`` is one JSON
+        object alone, and its items are those objects:
+
+        * no inserted comma is inside a string: the raw LF before it would be
+          (strict JSON refuses control characters in strings);
+        * none separates object members: a member name would follow, not ``{``;
+        * so each separates items of an array, and the only array is the outer
+          one, since no frame holds a ``[``; n items then means no other comma
+          separates them.
+
+        Returns:
+            ``False``, having done nothing, when ``block`` is not in that
+            shape or is not such an array: the caller then hands it to the
+            decoder, which gives the same chunks or raises the same error.
+        """
+        if block[:7] != _PLAIN_HEAD or block[-1:] != b"}" or b"\r" in block or b"[" in block:
+            return False
+        count = block.count(_PLAIN_SEP) + 1
+        if block.count(b"\n") != 2 * (count - 1):
+            return False
+        # Decoding the whole block at once gives the same text as decoding each
+        # frame (the split points are ASCII, which never continues a sequence).
+        text = block[6:].decode("utf-8", "replace")
+        try:
+            frames = json.loads("[" + text.replace("\n\ndata: ", "\n\n,") + "]")
+        except (ValueError, RecursionError):
+            return False
+        if len(frames) != count:
+            return False
+        self._seen_event = True
+        texts: Optional[List[str]] = None
+        out = self._out
+        start = len(out)  # out[start:] are not kept for .partial yet
+        for index, frame in enumerate(frames):
+            if frame.get("type") == "live" and frame.get("subtype") is None:
+                token = frame.get("data")
+                if type(token) is str:
+                    if token:
+                        out.append(token)
+                    continue
+            # Any other frame: the general code, with ``partial`` up to date.
+            self._keep_all(out[start:])
+            if texts is None:
+                texts = text.split("\n\ndata: ")
+            self._object(frame, texts[index])
+            start = len(out)
+            if self.done:
+                break
+        self._keep_all(out[start:])
+        return True
+
     def _frame(self, data: str) -> None:
         try:
             frame = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: deep nesting
             frame = None
+        self._object(frame, data)
+
+    def _object(self, frame: Any, data: str) -> None:
         if type(frame) is not dict or "type" not in frame:
             raise BrokenLineError(data)
         kind = frame["type"]
@@ -256,6 +369,13 @@ class ReplyParser:
                 message = json.dumps(message, ensure_ascii=False)
             raise ServerError(message)
 
+    def _keep_all(self, texts: List[str]) -> None:
+        chunks = self._chunks
+        chunks += texts
+        if len(chunks) >= _KEEP_BLOCK:
+            self._blocks.append("".join(chunks))
+            chunks.clear()
+
     def _keep(self, text: str) -> None:
         # A str object costs ~50 bytes besides its text: kept one per token,
         # the chunks of a long reply of 4-character tokens took 15x the text.
@@ -270,7 +390,7 @@ class ReplyParser:
         if isinstance(payload, str):
             try:
                 payload = json.loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):
                 payload = None
         if not isinstance(payload, dict):
             raise BrokenLineError(data)
@@ -302,7 +422,7 @@ class ReplyParser:
         body = b"".join(self._body)
         try:
             answer = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict):
             raise IncompleteStreamError(
@@ -335,7 +455,7 @@ class ReplyParser:
             message = f"{message}: redirected to {_shown_location(self.location)}, not followed"
         try:
             answer = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         site_message: Optional[str] = None
         code: Optional[str] = None

@@ -163,7 +163,7 @@ def _json_attribute(attrs: Mapping[str, Optional[str]], name: str, url: str) -> 
         return {}
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
     if not isinstance(value, dict):
         raise OpchatgptsError(
@@ -503,7 +503,7 @@ class NonceRefresh:
             return None  # 404 rest_no_route before 2.4.4; a refusal: try the page
         try:
             answer = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(answer, dict) or answer.get("success") is False:
             return None

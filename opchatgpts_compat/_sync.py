@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import ssl
 import threading
 from collections import deque
 from contextlib import contextmanager
@@ -62,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 #: Largest single read; ``read1`` returns less whenever less has arrived.
 READ_SIZE = 64 * 1024
+#: Longest chunk-size line accepted (http.client's ``_MAXLINE``).
+_MAX_CHUNK_LINE = 65536
 
 _TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})")
 
@@ -367,6 +371,7 @@ class Stream:
         self._refresh = NonceRefresh(client._site, settings, request)
         self._response: Optional[requests.Response] = None
         self._parser: Optional[ReplyParser] = None
+        self._chunked: Optional[_ChunkedBody] = None
         self._pending: Deque[str] = deque()
         self._done = False
         self._error: Optional[OpchatgptsError] = None
@@ -409,7 +414,10 @@ class Stream:
                 return
             assert self._response is not None
             with self._mapped(started=True):
-                data = self._response.raw.read1(READ_SIZE, decode_content=True)
+                if self._chunked is not None:
+                    data = self._chunked.read()
+                else:
+                    data = self._response.raw.read1(READ_SIZE, decode_content=True)
             parser = self._parser
             try:
                 self._pending.extend(parser.feed(data) if data else parser.feed_eof())
@@ -439,6 +447,7 @@ class Stream:
             while isinstance(step, Fetch):
                 step = refresh.feed_fetch(step, *self._client._fetch(step))
             response = self._post(step)
+        self._chunked = _ChunkedBody.of(response)
         self._parser = ReplyParser(
             response.status_code,
             response.headers.get("Content-Type", ""),
@@ -575,6 +584,129 @@ def _mapped(
             )
         logger.debug("%s: %s", type(exc).__name__, error)
         raise error from exc
+
+
+class _ChunkedBody:
+    """The body of a chunked answer, many chunks per read.
+
+    ``raw.read1`` returns at most one HTTP chunk (http.client's
+    ``_read1_chunked``), and a PHP site flushes every frame as its own chunk:
+    a stack of Python calls per token.  This reads the socket's buffered file
+    directly, as http.client would, and strips the framing of every chunk that
+    has arrived.  Errors become urllib3's, as ``raw.read1`` raises them.  The
+    connection is closed when the stream ends (as it already was), so
+    http.client never reads from it again.
+    """
+
+    __slots__ = ("_buffer", "_end", "_file", "_left", "_skip")
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._buffer = b""
+        self._left = 0  # data bytes left in the current chunk
+        self._skip = 0  # bytes of the CRLF after a chunk's data still to drop
+        self._end = False
+
+    @classmethod
+    def of(cls, response: requests.Response) -> Optional[_ChunkedBody]:
+        """A reader for ``response``'s body, or ``None`` to use ``raw.read1``.
+
+        Only for a chunked body without Content-Encoding (urllib3 decodes
+        those) that nobody has started to read.
+        """
+        raw = response.raw
+        inner = getattr(raw, "_fp", None)
+        file = getattr(inner, "fp", None)
+        if (
+            not getattr(raw, "chunked", False)
+            or "Content-Encoding" in response.headers
+            or getattr(inner, "chunk_left", 0) is not None
+            or getattr(raw, "_fp_bytes_read", 1) != 0
+            or not hasattr(file, "read1")
+        ):
+            return None
+        return cls(file)
+
+    def read(self) -> bytes:
+        """The data of the chunks that have arrived; waits only when there is none.
+
+        Returns:
+            ``b""`` at the last (empty) chunk.
+
+        Raises:
+            urllib3.exceptions.HTTPError: what ``raw.read1`` would raise.
+        """
+        try:
+            while True:
+                data = self._take()
+                if data or self._end:
+                    return data
+                more = self._file.read1(READ_SIZE)
+                if not more:
+                    raise urllib3.exceptions.ProtocolError(
+                        "Connection broken: the chunked body ended early"
+                    )
+                self._buffer += more
+        except socket.timeout as exc:
+            raise urllib3.exceptions.ReadTimeoutError(None, None, "Read timed out.") from exc  # type: ignore[arg-type]
+        except ssl.SSLError as exc:
+            if "read operation timed out" in str(exc):
+                raise urllib3.exceptions.ReadTimeoutError(None, None, "Read timed out.") from exc  # type: ignore[arg-type]
+            raise urllib3.exceptions.SSLError(exc) from exc
+        except (ValueError, OSError) as exc:
+            raise urllib3.exceptions.ProtocolError(f"Connection broken: {exc!r}", exc) from exc
+
+    def _take(self) -> bytes:
+        # Parse the buffer: data of whole and partial chunks out, framing dropped.
+        buffer = self._buffer
+        size = len(buffer)
+        at = 0
+        left = self._left
+        skip = self._skip
+        pieces: List[bytes] = []
+        while not self._end:
+            if left:
+                stop = at + left
+                if stop > size:
+                    if at < size:
+                        pieces.append(buffer[at:])
+                    left = stop - size
+                    at = size
+                    break
+                pieces.append(buffer[at:stop])
+                at = stop
+                left = 0
+                skip = 2
+            if skip:
+                # http.client reads these two bytes (the CRLF) without looking.
+                if at + skip > size:
+                    skip -= size - at
+                    at = size
+                    break
+                at += skip
+                skip = 0
+            eol = buffer.find(b"\n", at)
+            if eol < 0:
+                if size - at > _MAX_CHUNK_LINE and not pieces:
+                    raise ValueError("chunk size line too long")
+                break
+            line = buffer[at:eol].split(b";", 1)[0]
+            try:
+                length = int(line, 16)  # as http.client: ValueError for garbage
+                if length < 0:
+                    raise ValueError(f"negative chunk size {line!r}")
+            except ValueError:
+                if pieces:
+                    break  # hand over the data before it first, as read1 would
+                raise
+            at = eol + 1
+            if not length:
+                self._end = True
+            left = length
+        self._left = left
+        self._skip = skip
+        self._buffer = buffer[at:] if at < size else b""
+        return b"".join(pieces) if len(pieces) != 1 else pieces[0]
 
 
 def _failure_kind(exc: BaseException) -> str:

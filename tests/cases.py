@@ -243,6 +243,13 @@ HAND: List[Case] = [
         message='Broken line: {"data":"x"}',
     ),
     Case(
+        "JSON nested too deep to parse",
+        frames(live("a")) + b"data: " + b"[" * 100_000 + b"\n\n",
+        chunks=("a",),
+        error=BrokenLineError,
+        message="Broken line: " + "[" * 200 + "...",
+    ),
+    Case(
         "JSON that is not an object",
         b"data: null\n\n",
         error=BrokenLineError,
