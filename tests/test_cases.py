@@ -29,7 +29,7 @@ def test_the_table_covers_every_recorded_answer() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
-def test_core(case: Case) -> None:
+def test_core(case: Case, fast_path: bool) -> None:
     body = case.body
     check(case, run_core(case, [body]))
     check(case, run_core(case, [body[i : i + 1] for i in range(len(body))]))
@@ -41,7 +41,7 @@ def test_core(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if len(c.body) <= 600], ids=lambda c: c.id)
-def test_core_every_split_point(case: Case) -> None:
+def test_core_every_split_point(case: Case, fast_path: bool) -> None:
     body = case.body
     for i in range(len(body) + 1):
         check(case, run_core(case, [body[:i], body[i:]]))
@@ -86,12 +86,12 @@ async def test_async_with_aioresponses(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
-def test_sync_on_a_real_server(case: Case, live_server: LiveServer) -> None:
+def test_sync_on_a_real_server(case: Case, live_server: LiveServer, fast_path: bool) -> None:
     with Client(live_server.case_url(case)) as client:
         check(case, run_sync(client), front_end=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
-async def test_async_on_a_real_server(case: Case, live_server: LiveServer) -> None:
+async def test_async_on_a_real_server(case: Case, live_server: LiveServer, fast_path: bool) -> None:
     async with AsyncClient(live_server.case_url(case)) as client:
         check(case, await run_async(client), front_end=True)

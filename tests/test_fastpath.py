@@ -161,13 +161,6 @@ def test_fast_path_is_taken() -> None:
     assert len(calls) == 1  # the first frame, before the decoder is at a boundary
 
 
-@pytest.fixture(params=[True, False], ids=["fast", "slow"])
-def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Run a test with the module default switched on or off."""
-    monkeypatch.setattr(_protocol, "FAST_PATH", request.param)
-    return bool(request.param)
-
-
 def test_module_switch(fast_path: bool) -> None:
     parser = ReplyParser(200)
     assert parser._fast is fast_path
