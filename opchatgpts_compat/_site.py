@@ -27,8 +27,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from html.parser import HTMLParser
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 from urllib.parse import urljoin, urlsplit
 
 from ._conversation import Transcript
@@ -75,7 +74,8 @@ SESSION_READ_LIMIT = ERROR_READ_LIMIT
 
 #: A WordPress nonce is 10 hex characters; accept any short printable token.
 _NONCE = re.compile(r"[A-Za-z0-9_\-.]{1,128}")
-_CONTAINER_CLASS = "mwai-chatbot-container"
+#: The class of the element every AI Engine chatbot renders.
+CONTAINER_CLASS = "mwai-chatbot-container"
 _PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 _CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 
@@ -110,26 +110,6 @@ class Chatbot:
     params: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-class _ChatbotFinder(HTMLParser):
-    """Collects the attributes of every ``mwai-chatbot-container`` element.
-
-    ``HTMLParser`` decodes character references in attribute values
-    (``&quot;``, ``&#039;``, ``&amp;``), which is all the unescaping PHP's
-    ``htmlspecialchars(..., ENT_QUOTES)`` calls for.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: List[Dict[str, Optional[str]]] = []
-
-    def handle_starttag(self, tag: str, attrs: List[Tuple[str, Optional[str]]]) -> None:
-        values = dict(attrs)
-        if _CONTAINER_CLASS in (values.get("class") or "").split():
-            self.found.append(values)
-
-    handle_startendtag = handle_starttag
-
-
 def check_page_url(url: object) -> str:
     """Return ``url`` if it is an ``http(s)://`` URL with a host.
 
@@ -151,10 +131,11 @@ def parse_page(html: str, url: str) -> List[Chatbot]:
     Raises:
         OpchatgptsError: an element's ``data-system`` is not a JSON object.
     """
-    finder = _ChatbotFinder()
-    finder.feed(html)
-    finder.close()
-    return [_chatbot(attrs, url) for attrs in finder.found]
+    # html.parser is imported only when a page is read: it is most of what
+    # this module would add to ``import opchatgpts_compat``.
+    from ._page import find_chatbot_elements
+
+    return [_chatbot(attrs, url) for attrs in find_chatbot_elements(html)]
 
 
 def _json_attribute(attrs: Mapping[str, Optional[str]], name: str, url: str) -> Dict[str, Any]:
@@ -243,7 +224,7 @@ def read_page(
     chatbots = parse_page(_decode(body, content_type), url)
     shown = redact_url(url)
     if not chatbots:
-        raise OpchatgptsError(f"No AI Engine chatbot ({_CONTAINER_CLASS}) on {shown}")
+        raise OpchatgptsError(f"No AI Engine chatbot ({CONTAINER_CLASS}) on {shown}")
     if bot_id is None:
         return chatbots[0]
     for chatbot in chatbots:
