@@ -4,13 +4,16 @@ A front end makes one :class:`ReplyParser` per answer, from its status code and
 Content-Type, feeds it every piece of the body as it arrives, yields the chunks
 each :meth:`~ReplyParser.feed` returns, and stops reading once
 :attr:`~ReplyParser.done` is true; at the end of the body it calls
-:meth:`~ReplyParser.feed_eof`.  Every decision about what the bytes mean is made
-here, so both front ends give the same chunks and the same errors.
+:meth:`~ReplyParser.feed_eof`.  A failure never interrupts the chunks before
+it: ``feed`` returns them and sets :attr:`~ReplyParser.error`, which the front
+end raises after handing them over.  Every decision about what the bytes mean
+is made here, so both front ends give the same chunks and the same errors,
+however the bytes were split.
 
 The rules (API.md section 5, PROTOCOL.md section 3):
 
 * not 2xx: :class:`HTTPStatusError` (:class:`RejectedError` when the JSON body
-  says ``"success": false``), raised once the body is read;
+  says ``"success": false``), once the body is read;
 * 2xx: the body decides, not the Content-Type: one whose first character is
   ``{`` is a JSON answer (a reply, or an error); anything else is an event
   stream, where ``live`` frames are chunks, ``end`` is the reply, ``error``
