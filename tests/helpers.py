@@ -1,29 +1,16 @@
-"""Run one answer through the core or a front end and compare with its case."""
+"""Run one answer through the core, and compare a run (core or front end) with its case."""
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable, List
 from unittest import mock
 
 from aiohttp import ClientResponse
 from cases import Case
+from twin import Outcome
 
-from opchatgpts_compat import AsyncClient, Client, OpchatgptsError, Reply
 from opchatgpts_compat.core import ReplyParser
-
-MESSAGES = [{"role": "user", "content": "Hi"}]
-
-
-@dataclass
-class Outcome:
-    """What a run gave: the chunks, then a reply or an error."""
-
-    chunks: List[str]
-    reply: Optional[Reply]
-    error: Optional[OpchatgptsError]
-    statuses: int
 
 
 def run_core(case: Case, pieces: Iterable[bytes]) -> Outcome:
@@ -35,35 +22,7 @@ def run_core(case: Case, pieces: Iterable[bytes]) -> Outcome:
             break
     chunks += parser.feed_eof()
     assert parser.done
-    return Outcome(chunks, parser.reply, parser.error, len(parser.statuses))
-
-
-def run_sync(client: Client, messages: Any = MESSAGES, **options: Any) -> Outcome:
-    chunks: List[str] = []
-    error = None
-    stream = client.stream(messages, **options)
-    try:
-        with stream:
-            for chunk in stream:
-                chunks.append(chunk)
-    except OpchatgptsError as exc:
-        error = exc
-    statuses = len(stream.parser.statuses) if stream.parser else 0
-    return Outcome(chunks, stream.reply, error, statuses)
-
-
-async def run_async(client: AsyncClient, messages: Any = MESSAGES, **options: Any) -> Outcome:
-    chunks: List[str] = []
-    error = None
-    stream = client.stream(messages, **options)
-    try:
-        async with stream:
-            async for chunk in stream:
-                chunks.append(chunk)
-    except OpchatgptsError as exc:
-        error = exc
-    statuses = len(stream.parser.statuses) if stream.parser else 0
-    return Outcome(chunks, stream.reply, error, statuses)
+    return Outcome(chunks, parser.reply, parser.error, list(parser.statuses))
 
 
 def check(case: Case, outcome: Outcome, *, front_end: bool = False) -> None:
@@ -74,7 +33,7 @@ def check(case: Case, outcome: Outcome, *, front_end: bool = False) -> None:
             nothing (protocol errors come from the core, not from a library).
     """
     assert outcome.chunks == list(case.chunks)
-    assert outcome.statuses == case.statuses
+    assert len(outcome.statuses) == case.statuses
     if case.error is None:
         assert outcome.error is None, f"unexpected {outcome.error!r}"
         assert outcome.reply is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 
@@ -9,8 +10,9 @@ import pytest
 import responses
 from aioresponses import aioresponses
 from cases import CASES, REAL_SKIPPED, Case, recorded_files
-from helpers import MockedResponse, check, run_async, run_core, run_sync
+from helpers import MockedResponse, check, run_core
 from live_server import SUBMIT, LiveServer
+from twin import ASYNC, SYNC
 
 from opchatgpts_compat import AsyncClient, Client
 
@@ -62,7 +64,7 @@ def test_sync_with_responses(case: Case) -> None:
             content_type=case.content_type,
         )
     with Client(BASE) as client:
-        check(case, run_sync(client), front_end=True)
+        check(case, asyncio.run(SYNC.stream(client)), front_end=True)
     assert responses.calls[0].request.url == BASE + SUBMIT
     assert len(responses.calls) > 1 if case.nonce_rejection else len(responses.calls) == 1
 
@@ -82,16 +84,16 @@ async def test_async_with_aioresponses(case: Case) -> None:
                 repeat=True,
             )
         async with AsyncClient(BASE) as client:
-            check(case, await run_async(client), front_end=True)
+            check(case, await ASYNC.stream(client), front_end=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
 def test_sync_on_a_real_server(case: Case, live_server: LiveServer, fast_path: bool) -> None:
     with Client(live_server.case_url(case)) as client:
-        check(case, run_sync(client), front_end=True)
+        check(case, asyncio.run(SYNC.stream(client)), front_end=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
 async def test_async_on_a_real_server(case: Case, live_server: LiveServer, fast_path: bool) -> None:
     async with AsyncClient(live_server.case_url(case)) as client:
-        check(case, await run_async(client), front_end=True)
+        check(case, await ASYNC.stream(client), front_end=True)

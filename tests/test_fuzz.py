@@ -95,7 +95,7 @@ def split_answers(draw: Any) -> Tuple[bytes, List[bytes]]:
     return body, pieces
 
 
-Outcome = Tuple[Any, ...]
+Summary = Tuple[Any, ...]
 
 
 def core_outcome(
@@ -103,7 +103,7 @@ def core_outcome(
     max_event_size: Optional[int] = None,
     status: int = 200,
     content_type: str = SSE,
-) -> Outcome:
+) -> Summary:
     parser = ReplyParser(status, content_type, max_event_size=max_event_size)
     chunks: List[str] = []
     try:
@@ -197,7 +197,7 @@ def check_front_ends(server: Any, data: Tuple[bytes, List[bytes]], head: Head) -
         assert outcome == expected, (twin, body, head)
 
 
-async def _run(twin: Twin, base_url: str) -> Outcome:
+async def _run(twin: Twin, base_url: str) -> Summary:
     result = await twin.run(base_url, timeout=10)
     return result.summary()
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple, Type
 import pytest
 from loopback import LoopbackServer, Request, Writer
 from recorded import NONCES, REAL, STALE_NONCE, VERSIONS, load, names, replay
-from twins import Twin, both
+from twin import Twin, both
 
 from opchatgpts_compat import (
     HTTPStatusError,
@@ -230,8 +230,7 @@ def expected_requests(case: Case) -> List[Tuple[str, str, Optional[str]]]:
 
 @both
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-async def test_recorded_answer(case: Case, sync: bool) -> None:
-    twin = Twin(sync)
+async def test_recorded_answer(case: Case, twin: Twin) -> None:
     with recorded_site(case) as site:
         options: Dict[str, Any] = {"stream": case.stream}
         if case.nonce is not None:
@@ -239,7 +238,7 @@ async def test_recorded_answer(case: Case, sync: bool) -> None:
         client = twin.client(base_url=site.base_url, **options)
         try:
             messages = [{"role": "user", "content": case.text_sent}]
-            outcome = await twin.run(client, messages)
+            outcome = await twin.stream(client, messages)
         finally:
             await twin.close(client)
 
@@ -279,7 +278,7 @@ async def test_recorded_answer(case: Case, sync: bool) -> None:
 
 @both
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_recorded_nonce_flow_succeeds(version: str, sync: bool) -> None:
+async def test_recorded_nonce_flow_succeeds(version: str, twin: Twin) -> None:
     """No nonce given: the site's recorded refusal, session answer and page lead
     to the recorded success, as in the site's own chatbot."""
     good = NONCES[version]
@@ -297,12 +296,11 @@ async def test_recorded_nonce_flow_succeeds(version: str, sync: bool) -> None:
         nonce = request.header("X-WP-Nonce")
         return await replay(answers.get(nonce, load(version, "invalid_nonce")), writer)
 
-    twin = Twin(sync)
     with LoopbackServer(handler) as site:
         client = twin.client(base_url=site.base_url)
         try:
-            first = await twin.run(client, [{"role": "user", "content": "Hi"}])
-            second = await twin.run(client, [{"role": "user", "content": "Hi"}])
+            first = await twin.stream(client, [{"role": "user", "content": "Hi"}])
+            second = await twin.stream(client, [{"role": "user", "content": "Hi"}])
         finally:
             await twin.close(client)
     assert first.expect_ok().text == second.expect_ok().text == "Hello there, world"
@@ -325,7 +323,7 @@ async def test_recorded_nonce_flow_succeeds(version: str, sync: bool) -> None:
 
 @both
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_recorded_page(version: str, sync: bool) -> None:
+async def test_recorded_page(version: str, twin: Twin) -> None:
     """from_page on the recorded chatbot element sets the client up as the site's own chatbot."""
     page = load(version, "page")
 
@@ -334,7 +332,6 @@ async def test_recorded_page(version: str, sync: bool) -> None:
         assert request.header("X-WP-Nonce") is None
         return await replay(page, writer)
 
-    twin = Twin(sync)
     with LoopbackServer(handler) as site:
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:

@@ -8,8 +8,9 @@ from typing import Any, Dict, List
 import pytest
 import responses
 from aioresponses import aioresponses
-from helpers import MESSAGES, MockedResponse
+from helpers import MockedResponse
 from live_server import SUBMIT
+from twin import MESSAGES
 
 from opchatgpts_compat import AsyncClient, Client, Opchatgpts
 from opchatgpts_compat.core import build_request, build_settings, redact_url

@@ -23,7 +23,7 @@ from site_emulator import (
     page,
     php_json,
 )
-from twins import Twin, both
+from twin import Twin, both
 
 from opchatgpts_compat import (
     HTTPStatusError,
@@ -57,15 +57,14 @@ def make_site(flavor: str, **options: Any) -> Site:
 
 @both
 @FLAVORS
-async def test_first_call_without_a_nonce_succeeds(flavor: str, sync: bool) -> None:
+async def test_first_call_without_a_nonce_succeeds(flavor: str, twin: Twin) -> None:
     site = make_site(flavor)
-    twin = Twin(sync)
     with site.server() as server:
         client = twin.client(base_url=site.base_url)
         try:
-            first = await twin.run(client, HI)
+            first = await twin.stream(client, HI)
             after_first = len(server.requests)
-            second = await twin.run(client, [{"role": "user", "content": "Again"}])
+            second = await twin.stream(client, [{"role": "user", "content": "Again"}])
         finally:
             await twin.close(client)
     assert first.expect_ok().text == "Turn 1: you said Hi."
@@ -83,17 +82,16 @@ async def test_first_call_without_a_nonce_succeeds(flavor: str, sync: bool) -> N
 
 @both
 @FLAVORS
-async def test_nonce_expired_on_the_site_is_refreshed_once(flavor: str, sync: bool) -> None:
+async def test_nonce_expired_on_the_site_is_refreshed_once(flavor: str, twin: Twin) -> None:
     site = make_site(flavor)
-    twin = Twin(sync)
     with site.server() as server:
         client = twin.client(base_url=site.base_url)
         try:
-            (await twin.run(client, HI)).expect_ok()
+            (await twin.stream(client, HI)).expect_ok()
             old = site.nonce
             site.expire()
             start = len(server.requests)
-            reply = (await twin.run(client, HI)).expect_ok()
+            reply = (await twin.stream(client, HI)).expect_ok()
         finally:
             await twin.close(client)
     assert reply.text == "Turn 1: you said Hi."
@@ -107,14 +105,13 @@ async def test_nonce_expired_on_the_site_is_refreshed_once(flavor: str, sync: bo
 @both
 @FLAVORS
 @pytest.mark.parametrize("given", [None, "0123456789"], ids=["no-nonce", "stale-nonce"])
-async def test_a_second_refusal_raises(flavor: str, given: Optional[str], sync: bool) -> None:
+async def test_a_second_refusal_raises(flavor: str, given: Optional[str], twin: Twin) -> None:
     site = make_site(flavor, refuse_all=True)
-    twin = Twin(sync)
     with site.server() as server:
         options = {} if given is None else {"nonce": given}
         client = twin.client(base_url=site.base_url, **options)
         try:
-            outcome = await twin.run(client, HI)
+            outcome = await twin.stream(client, HI)
             kept = client._site.nonce
         finally:
             await twin.close(client)
@@ -131,16 +128,15 @@ async def test_a_second_refusal_raises(flavor: str, given: Optional[str], sync: 
 
 
 @both
-async def test_no_nonce_anywhere_raises_the_refusal(sync: bool) -> None:
+async def test_no_nonce_anywhere_raises_the_refusal(twin: Twin) -> None:
     site = Site("2.0")
-    twin = Twin(sync)
     with site.server() as server:
         site.extra_pages["/chatgpt-free-use/"] = page(
             chatbot_element(site.system(restNonce=None), site.params())
         )
         client = twin.client(base_url=site.base_url)
         try:
-            outcome = await twin.run(client, HI)
+            outcome = await twin.stream(client, HI)
         finally:
             await twin.close(client)
     error = outcome.error
@@ -162,18 +158,17 @@ async def test_no_nonce_anywhere_raises_the_refusal(sync: bool) -> None:
 @both
 @FLAVORS
 @pytest.mark.parametrize("how", ["header", "new_token"])
-async def test_a_rotated_nonce_replaces_the_kept_one(flavor: str, how: str, sync: bool) -> None:
+async def test_a_rotated_nonce_replaces_the_kept_one(flavor: str, how: str, twin: Twin) -> None:
     site = make_site(flavor, rotate_header=how == "header", rotate_token=how == "new_token")
-    twin = Twin(sync)
     with site.server() as server:
         client = twin.client(base_url=site.base_url)
         try:
             sent = []
             for _ in range(3):
-                (await twin.run(client, HI)).expect_ok()
+                (await twin.stream(client, HI)).expect_ok()
                 sent.append(site.nonce)  # the one the last answer carried
             start = len(server.requests)
-            (await twin.run(client, HI)).expect_ok()
+            (await twin.stream(client, HI)).expect_ok()
         finally:
             await twin.close(client)
     assert steps(server, start) == [("POST", SUBMIT, sent[-1])]
@@ -182,15 +177,14 @@ async def test_a_rotated_nonce_replaces_the_kept_one(flavor: str, how: str, sync
 
 
 @both
-async def test_from_page_2_0_uses_the_page_nonce_and_rereads_that_page(sync: bool) -> None:
+async def test_from_page_2_0_uses_the_page_nonce_and_rereads_that_page(twin: Twin) -> None:
     site = Site("2.0")
-    twin = Twin(sync)
     with site.server() as server:
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:
-            (await twin.run(client, HI)).expect_ok()
+            (await twin.stream(client, HI)).expect_ok()
             site.expire()
-            (await twin.run(client, HI)).expect_ok()
+            (await twin.stream(client, HI)).expect_ok()
         finally:
             await twin.close(client)
     first_nonce = steps(server)[1][2]
@@ -205,13 +199,12 @@ async def test_from_page_2_0_uses_the_page_nonce_and_rereads_that_page(sync: boo
 
 
 @both
-async def test_from_page_3_6_starts_a_session_and_reports_status_frames(sync: bool) -> None:
+async def test_from_page_3_6_starts_a_session_and_reports_status_frames(twin: Twin) -> None:
     site = Site("3.6", bind_cookie=True)
-    twin = Twin(sync)
     with site.server() as server:
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:
-            outcome = await twin.run(client, HI)
+            outcome = await twin.stream(client, HI)
         finally:
             await twin.close(client)
     assert outcome.expect_ok().text == "Turn 1: you said Hi."
@@ -231,16 +224,15 @@ async def test_from_page_3_6_starts_a_session_and_reports_status_frames(sync: bo
 
 @both
 @FLAVORS
-async def test_three_turn_conversation_carries_history_and_chat_id(flavor: str, sync: bool) -> None:
+async def test_three_turn_conversation_carries_history_and_chat_id(flavor: str, twin: Twin) -> None:
     site = make_site(flavor)
-    twin = Twin(sync)
     with site.server():
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:
             conv = client.conversation()
-            first = await twin.run(conv, "Hello")
+            first = await twin.stream(conv, "Hello")
             second = await twin.complete(conv, "And then?")
-            third = await twin.run(conv, "Bye")
+            third = await twin.stream(conv, "Bye")
             messages = conv.messages
             chat_id = conv.chat_id
         finally:
@@ -272,26 +264,25 @@ async def test_three_turn_conversation_carries_history_and_chat_id(flavor: str, 
 
 
 @both
-async def test_a_failed_or_abandoned_turn_leaves_the_messages_as_they_were(sync: bool) -> None:
+async def test_a_failed_or_abandoned_turn_leaves_the_messages_as_they_were(twin: Twin) -> None:
     site = Site("3.6")
-    twin = Twin(sync)
     with site.server():
         client = twin.client(base_url=site.base_url)
         try:
             conv = client.conversation()
-            (await twin.run(conv, "One")).expect_ok()
+            (await twin.stream(conv, "One")).expect_ok()
             before = conv.messages
-            failed = await twin.run(conv, "Please FAIL")
+            failed = await twin.stream(conv, "Please FAIL")
             after_failure = conv.messages
             stream = conv.stream("Left early")
-            if sync:
-                with stream:
-                    next(stream)
-            else:
+            if twin.is_async:
                 async with stream:
                     await stream.__anext__()
+            else:
+                with stream:
+                    next(stream)
             after_break = conv.messages
-            (await twin.run(conv, "Two")).expect_ok()
+            (await twin.stream(conv, "Two")).expect_ok()
             final = conv.messages
         finally:
             await twin.close(client)
@@ -310,9 +301,8 @@ async def test_a_failed_or_abandoned_turn_leaves_the_messages_as_they_were(sync:
 
 
 @both
-async def test_conversation_to_and_from_json(sync: bool) -> None:
+async def test_conversation_to_and_from_json(twin: Twin) -> None:
     site = Site("2.0")
-    twin = Twin(sync)
     with site.server():
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:
@@ -334,14 +324,13 @@ async def test_conversation_to_and_from_json(sync: bool) -> None:
 
 
 @both
-async def test_a_site_with_streaming_off_yields_through_the_same_iterator(sync: bool) -> None:
+async def test_a_site_with_streaming_off_yields_through_the_same_iterator(twin: Twin) -> None:
     site = Site("3.6", stream=False)
-    twin = Twin(sync)
     with site.server() as server:
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:
             assert client.settings.stream is False
-            outcome = await twin.run(client.conversation(), "Hi")
+            outcome = await twin.stream(client.conversation(), "Hi")
         finally:
             await twin.close(client)
     assert outcome.chunks == ["Turn 1: you said Hi."]
@@ -351,14 +340,13 @@ async def test_a_site_with_streaming_off_yields_through_the_same_iterator(sync: 
 
 @both
 @FLAVORS
-async def test_a_site_without_pretty_permalinks(flavor: str, sync: bool) -> None:
+async def test_a_site_without_pretty_permalinks(flavor: str, twin: Twin) -> None:
     site = make_site(flavor, pretty_permalinks=False)
-    twin = Twin(sync)
     with site.server() as server:
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:
             url = client.settings.url
-            reply = (await twin.run(client, HI)).expect_ok()
+            reply = (await twin.stream(client, HI)).expect_ok()
         finally:
             await twin.close(client)
     assert url == site.base_url + "/?rest_route=/mwai-ui/v1/chats/submit"
@@ -370,9 +358,8 @@ async def test_a_site_without_pretty_permalinks(flavor: str, sync: bool) -> None
 
 
 @both
-async def test_picking_one_of_several_chatbots(sync: bool) -> None:
+async def test_picking_one_of_several_chatbots(twin: Twin) -> None:
     site = Site("2.0")
-    twin = Twin(sync)
     with site.server():
         other = site.system(botId=None, customId="5f1a0c0ffee", contextId=12.0, stream=False)
         site.extra_pages["/two/"] = page(
@@ -400,9 +387,8 @@ async def test_picking_one_of_several_chatbots(sync: bool) -> None:
 
 
 @both
-async def test_explicit_options_win_over_the_page(sync: bool) -> None:
+async def test_explicit_options_win_over_the_page(twin: Twin) -> None:
     site = Site("2.0")
-    twin = Twin(sync)
     with site.server():
         client = await twin.from_page(
             site.base_url + "/chatbot/", context_id=99, stream=False, nonce="abcdef0123"
@@ -416,9 +402,8 @@ async def test_explicit_options_win_over_the_page(sync: bool) -> None:
 
 
 @both
-async def test_a_page_without_a_chatbot_names_the_url(sync: bool) -> None:
+async def test_a_page_without_a_chatbot_names_the_url(twin: Twin) -> None:
     site = Site("2.0")
-    twin = Twin(sync)
     with site.server():
         site.extra_pages["/about/"] = page("<p>No chatbot here</p>")
         with pytest.raises(OpchatgptsError) as empty:
@@ -434,8 +419,7 @@ async def test_a_page_without_a_chatbot_names_the_url(sync: bool) -> None:
 
 
 @both
-async def test_bad_page_urls_are_refused_before_any_io(sync: bool) -> None:
-    twin = Twin(sync)
+async def test_bad_page_urls_are_refused_before_any_io(twin: Twin) -> None:
     with pytest.raises(ValueError):
         await twin.from_page("ftp://example.org/chatbot/")
     with pytest.raises(TypeError):
@@ -445,11 +429,10 @@ async def test_bad_page_urls_are_refused_before_any_io(sync: bool) -> None:
 @both
 @FLAVORS
 async def test_nonce_and_cookies_stay_out_of_errors_reprs_and_logs(
-    flavor: str, sync: bool, caplog: pytest.LogCaptureFixture
+    flavor: str, twin: Twin, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     site = make_site(flavor)
-    twin = Twin(sync)
     with site.server() as server:
         client = await twin.from_page(site.base_url + "/chatbot/")
         try:
@@ -462,7 +445,7 @@ async def test_nonce_and_cookies_stay_out_of_errors_reprs_and_logs(
             await twin.close(client)
             site.refuse_all = True
             failing = twin.client(base_url=site.base_url, nonce=nonce)
-            outcome = await twin.run(failing, HI)
+            outcome = await twin.stream(failing, HI)
             await twin.close(failing)
         finally:
             await twin.close(client)
@@ -477,7 +460,7 @@ async def test_nonce_and_cookies_stay_out_of_errors_reprs_and_logs(
 
 @both
 @pytest.mark.parametrize("fault", ["silent", "cut"])
-async def test_a_failing_nonce_fetch_is_a_transport_error(fault: str, sync: bool) -> None:
+async def test_a_failing_nonce_fetch_is_a_transport_error(fault: str, twin: Twin) -> None:
     """start_session that never answers, or hangs up: the contract's errors, no hang."""
 
     async def handler(request: Request, writer: Writer) -> bool:
@@ -490,11 +473,10 @@ async def test_a_failing_nonce_fetch_is_a_transport_error(fault: str, sync: bool
         await writer.write(response_head("401 Unauthorized", head) + body)
         return True
 
-    twin = Twin(sync)
     with LoopbackServer(handler) as server:
         client = twin.client(base_url=server.base_url, timeout=0.5)
         try:
-            outcome = await twin.run(client, HI)
+            outcome = await twin.stream(client, HI)
         finally:
             await twin.close(client)
     error = outcome.error
@@ -508,14 +490,13 @@ async def test_a_failing_nonce_fetch_is_a_transport_error(fault: str, sync: bool
 
 
 @both
-async def test_the_callers_referer_is_the_page_to_read(sync: bool) -> None:
+async def test_the_callers_referer_is_the_page_to_read(twin: Twin) -> None:
     site = Site("2.0")
-    twin = Twin(sync)
     with site.server() as server:
         site.extra_pages["/talk/"] = site.chatbot_page()
         client = twin.client(base_url=site.base_url, headers={"Referer": site.base_url + "/talk/"})
         try:
-            (await twin.run(client, HI)).expect_ok()
+            (await twin.stream(client, HI)).expect_ok()
         finally:
             await twin.close(client)
     assert steps(server)[2] == ("GET", "/talk/", None)

@@ -1,8 +1,8 @@
 """What only a socket shows: tokens as they arrive, early exit, timeouts, sessions.
 
-Every test runs both front ends (``sync`` is parametrized; ``drain``/``first``
-hide the ``await``), against the real server of ``live_server.py`` or a raw
-asyncio server written here.
+Every test runs both front ends (``twin`` is parametrized; twin.py hides the
+``await``), against the real server of ``live_server.py`` or a raw asyncio
+server written here.
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ import asyncio
 import gc
 import logging
 import threading
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple
 
 import aiohttp
 import pytest
 import requests
 from cases import CASES
-from helpers import MESSAGES
 from live_server import Gate, LiveServer
+from twin import MESSAGES, Twin, both
 
 from opchatgpts_compat import (
     AsyncClient,
-    AsyncStream,
     Client,
     EventTooLargeError,
     IncompleteStreamError,
@@ -33,37 +32,6 @@ from opchatgpts_compat import (
 )
 
 BASIC = next(c for c in CASES if c.id == "wire/live-end-basic.sse")
-sync_and_async = pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
-
-
-def make_client(sync: bool, base_url: str, **options: Any) -> Union[Client, AsyncClient]:
-    return Client(base_url, **options) if sync else AsyncClient(base_url, **options)
-
-
-async def close(client: Union[Client, AsyncClient]) -> None:
-    if isinstance(client, Client):
-        client.close()
-    else:
-        await client.aclose()
-
-
-async def first(stream: Union[Stream, AsyncStream]) -> str:
-    if isinstance(stream, Stream):
-        return next(stream)
-    return await stream.__anext__()
-
-
-async def drain(stream: Union[Stream, AsyncStream]) -> List[str]:
-    if isinstance(stream, Stream):
-        return list(stream)
-    return [chunk async for chunk in stream]
-
-
-async def close_stream(stream: Union[Stream, AsyncStream]) -> None:
-    if isinstance(stream, Stream):
-        stream.close()
-    else:
-        await stream.aclose()
 
 
 # -- a token reaches the caller before the server writes the next one ---------------
@@ -130,33 +98,33 @@ def close_delimited(gate: Gate) -> Any:
     return handle
 
 
-@sync_and_async
+@both
 @pytest.mark.parametrize("framing", ["chunked", "close-delimited"])
 async def test_each_token_reaches_the_caller_before_the_next_is_written(
-    sync: bool, framing: str, live_server: LiveServer
+    twin: Twin, framing: str, live_server: LiveServer
 ) -> None:
     tokens = ["One", " two", " three"]
     gate = Gate(tokens)
     raw: Optional[ThreadServer] = None
     if framing == "chunked":
-        name = f"gate-{sync}"
+        name = f"gate-{twin}"
         live_server.gates[name] = gate
         url = f"{live_server.url}/gate/{name}"
     else:
         raw = ThreadServer(close_delimited(gate))
         url = raw.url
-    client = make_client(sync, url)
+    client = twin.client(url)
     try:
         stream = client.stream(MESSAGES)
         for index, token in enumerate(tokens):
-            assert await first(stream) == token
+            assert await twin.next(stream) == token
             # The server is parked right after writing this token.
             assert gate.written == index + 1
             gate.release[index].set()
-        assert await drain(stream) == []
+        assert await twin.drain(stream) == []
         assert stream.reply is not None
     finally:
-        await close(client)
+        await twin.close(client)
         if raw is not None:
             raw.stop()
 
@@ -174,13 +142,13 @@ def endless(live_server: LiveServer, name: str) -> Tuple[str, threading.Event]:
     return f"{live_server.url}/endless/{name}", gone
 
 
-@sync_and_async
+@both
 @pytest.mark.parametrize("how", ["break", "close", "exception", "gc", "context"])
 async def test_leaving_early_closes_the_connection(
-    sync: bool, how: str, live_server: LiveServer
+    twin: Twin, how: str, live_server: LiveServer
 ) -> None:
-    url, gone = endless(live_server, f"exit-{how}-{sync}")
-    client = make_client(sync, url)
+    url, gone = endless(live_server, f"exit-{how}-{twin}")
+    client = twin.client(url)
     try:
         stream = client.stream(MESSAGES)
         if how == "break":
@@ -194,8 +162,8 @@ async def test_leaving_early_closes_the_connection(
                         break
             del stream
         elif how == "close":
-            await first(stream)
-            await close_stream(stream)
+            await twin.next(stream)
+            await twin.close(stream)
         elif how == "exception":
             with pytest.raises(ZeroDivisionError):
                 if isinstance(stream, Stream):
@@ -207,7 +175,7 @@ async def test_leaving_early_closes_the_connection(
                         async for _ in stream:
                             1 / 0  # noqa: B018
         elif how == "gc":
-            await first(stream)
+            await twin.next(stream)
             del stream
             gc.collect()
         elif how == "context":
@@ -219,7 +187,7 @@ async def test_leaving_early_closes_the_connection(
                     await stream.__anext__()
         assert await seen(gone), "the server never saw the connection close"
     finally:
-        await close(client)
+        await twin.close(client)
 
 
 def test_keyboard_interrupt_in_the_sync_iterator_closes(live_server: LiveServer) -> None:
@@ -273,20 +241,20 @@ def test_provider_iterator_abandoned_closes(live_server: LiveServer) -> None:
 # -- timeouts -----------------------------------------------------------------------
 
 
-@sync_and_async
+@both
 async def test_a_stalled_stream_times_out_with_what_arrived(
-    sync: bool, live_server: LiveServer
+    twin: Twin, live_server: LiveServer
 ) -> None:
-    name = f"stall-{sync}"
-    client = make_client(sync, f"{live_server.url}/stall/{name}", timeout=0.5)
+    name = f"stall-{twin}"
+    client = twin.client(f"{live_server.url}/stall/{name}", timeout=0.5)
     stream = client.stream(MESSAGES)
     try:
-        assert await first(stream) == "first"
+        assert await twin.next(stream) == "first"
         with pytest.raises(StreamTimeoutError) as info:
-            await drain(stream)
+            await twin.drain(stream)
     finally:
         live_server.stalls[name].set()
-        await close(client)
+        await twin.close(client)
     error = info.value
     assert str(error) == f"No new bytes from {live_server.url} for 0.5 s"
     assert error.partial == "first"
@@ -294,15 +262,15 @@ async def test_a_stalled_stream_times_out_with_what_arrived(
     assert error.__cause__ is not None
 
 
-@sync_and_async
-async def test_connection_refused(sync: bool) -> None:
+@both
+async def test_connection_refused(twin: Twin) -> None:
     with socket_that_refuses() as port:
-        client = make_client(sync, f"http://127.0.0.1:{port}")
+        client = twin.client(f"http://127.0.0.1:{port}")
         try:
             with pytest.raises(TransportError) as info:
-                await drain(client.stream(MESSAGES))
+                await twin.drain(client.stream(MESSAGES))
         finally:
-            await close(client)
+            await twin.close(client)
     assert type(info.value) is TransportError
     assert str(info.value) == f"Cannot connect to http://127.0.0.1:{port}"
     assert info.value.__cause__ is not None
@@ -322,8 +290,8 @@ class socket_that_refuses:
         self.sock.close()
 
 
-@sync_and_async
-async def test_a_cut_connection_is_an_incomplete_stream(sync: bool) -> None:
+@both
+async def test_a_cut_connection_is_an_incomplete_stream(twin: Twin) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(
@@ -336,14 +304,14 @@ async def test_a_cut_connection_is_an_incomplete_stream(sync: bool) -> None:
         writer.close()
 
     server = ThreadServer(handle)
-    client = make_client(sync, server.url)
+    client = twin.client(server.url)
     try:
         stream = client.stream(MESSAGES)
-        assert await first(stream) == "Hello"
+        assert await twin.next(stream) == "Hello"
         with pytest.raises(IncompleteStreamError) as info:
-            await drain(stream)
+            await twin.drain(stream)
     finally:
-        await close(client)
+        await twin.close(client)
         server.stop()
     assert str(info.value) == f"The connection to {server.url} was lost before the end frame"
     assert info.value.partial == "Hello"
@@ -378,18 +346,18 @@ async def test_a_borrowed_aiohttp_session_is_used_and_left_open(live_server: Liv
             assert (await client.complete(MESSAGES)).text == BASIC.text
 
 
-@sync_and_async
-async def test_through_an_http_proxy_with_credentials(sync: bool, live_server: LiveServer) -> None:
+@both
+async def test_through_an_http_proxy_with_credentials(twin: Twin, live_server: LiveServer) -> None:
     # For an http:// site a proxy gets the absolute URL; the live server plays
     # the proxy and answers for the site itself.
     index = CASES.index(BASIC)
     proxy = f"http://user:hunter2@127.0.0.1:{live_server.port}"
-    client = make_client(sync, f"http://chat.example/case/{index}", proxy=proxy)
+    client = twin.client(f"http://chat.example/case/{index}", proxy=proxy)
     try:
-        assert await drain(client.stream(MESSAGES)) == list(BASIC.chunks)
+        assert await twin.drain(client.stream(MESSAGES)) == list(BASIC.chunks)
         assert "hunter2" not in repr(client)
     finally:
-        await close(client)
+        await twin.close(client)
     seen = live_server.seen[-1]
     assert seen.host == "chat.example"
     assert seen.headers["Proxy-Authorization"] == "Basic dXNlcjpodW50ZXIy"
@@ -428,50 +396,49 @@ async def test_the_provider_in_every_form(live_server: LiveServer) -> None:
     assert Opchatgpts.needs_auth is False
 
 
-@sync_and_async
-async def test_cookies_are_kept_between_calls(sync: bool, live_server: LiveServer) -> None:
-    client = make_client(sync, live_server.case_url(BASIC))
+@both
+async def test_cookies_are_kept_between_calls(twin: Twin, live_server: LiveServer) -> None:
+    client = twin.client(live_server.case_url(BASIC))
     try:
-        await drain(client.stream(MESSAGES))
+        await twin.drain(client.stream(MESSAGES))
         assert "Cookie" not in live_server.seen[-1].headers
-        await drain(client.stream(MESSAGES))
+        await twin.drain(client.stream(MESSAGES))
         assert live_server.seen[-1].headers["Cookie"] == "mwai_session_id=6b0506648288a"
     finally:
-        await close(client)
+        await twin.close(client)
 
 
-@sync_and_async
-async def test_reply_and_chat_id_on_the_stream(sync: bool, live_server: LiveServer) -> None:
-    client = make_client(sync, live_server.case_url(BASIC), chat_id="fixchat01")
+@both
+async def test_reply_and_chat_id_on_the_stream(twin: Twin, live_server: LiveServer) -> None:
+    client = twin.client(live_server.case_url(BASIC), chat_id="fixchat01")
     try:
         stream = client.stream(MESSAGES)
         assert stream.reply is None
         assert stream.chat_id == "fixchat01"
-        await drain(stream)
+        await twin.drain(stream)
         assert stream.reply is not None
         assert stream.reply.text == BASIC.text
         assert stream.reply.raw["success"] is True
     finally:
-        await close(client)
+        await twin.close(client)
     assert live_server.seen[-1].json["chatId"] == "fixchat01"
 
 
-@sync_and_async
+@both
 async def test_no_secret_reaches_the_logs(
-    sync: bool, live_server: LiveServer, caplog: pytest.LogCaptureFixture
+    twin: Twin, live_server: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     index = CASES.index(BASIC)
-    client = make_client(
-        sync,
+    client = twin.client(
         f"http://chat.example/case/{index}",
         proxy=f"http://user:hunter2@127.0.0.1:{live_server.port}",
         nonce="a41f0c7e92",
     )
     try:
-        await drain(client.stream(MESSAGES))
+        await twin.drain(client.stream(MESSAGES))
     finally:
-        await close(client)
+        await twin.close(client)
     ours = [r for r in caplog.records if r.name.startswith("opchatgpts_compat")]
     assert ours, "the library logs its requests at DEBUG"
     for record in ours:
@@ -479,12 +446,12 @@ async def test_no_secret_reaches_the_logs(
         assert "hunter2" not in text and "a41f0c7e92" not in text
 
 
-@sync_and_async
+@both
 async def test_an_event_past_max_event_size_fails_after_the_chunks_before_it(
-    sync: bool, live_server: LiveServer
+    twin: Twin, live_server: LiveServer
 ) -> None:
     big = next(c for c in CASES if c.id == "a 20 KB token")
-    client = make_client(sync, live_server.case_url(big), max_event_size=4096)
+    client = twin.client(live_server.case_url(big), max_event_size=4096)
     chunks: List[str] = []
     try:
         stream = client.stream(MESSAGES)
@@ -496,7 +463,7 @@ async def test_an_event_past_max_event_size_fails_after_the_chunks_before_it(
                 async for chunk in stream:
                     chunks.append(chunk)
     finally:
-        await close(client)
+        await twin.close(client)
     assert chunks == ["a"]
     assert str(info.value) == "An event grew past max_event_size (4096 bytes)"
     assert info.value.partial == "a"
