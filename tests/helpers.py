@@ -13,8 +13,11 @@ from twin import Outcome
 from opchatgpts_compat.core import ReplyParser
 
 
-def run_core(case: Case, pieces: Iterable[bytes]) -> Outcome:
-    parser = ReplyParser(case.status, case.content_type)
+def feed_all(parser: ReplyParser, pieces: Iterable[bytes]) -> List[str]:
+    """Feed ``pieces`` as a front end does (stop once done, then EOF); the chunks.
+
+    The parser is then done, with its ``reply`` or its ``error``.
+    """
     chunks: List[str] = []
     for piece in pieces:
         chunks += parser.feed(piece)
@@ -22,6 +25,12 @@ def run_core(case: Case, pieces: Iterable[bytes]) -> Outcome:
             break
     chunks += parser.feed_eof()
     assert parser.done
+    return chunks
+
+
+def run_core(case: Case, pieces: Iterable[bytes]) -> Outcome:
+    parser = ReplyParser(case.status, case.content_type)
+    chunks = feed_all(parser, pieces)
     return Outcome(chunks, parser.reply, parser.error, list(parser.statuses))
 
 

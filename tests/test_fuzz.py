@@ -14,11 +14,12 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 from fault_server import SSE, Script, ServerThread
+from helpers import feed_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twin import BOTH, Twin
 
-from opchatgpts_compat import EventTooLargeError, OpchatgptsError
+from opchatgpts_compat import EventTooLargeError
 from opchatgpts_compat.core import ReplyParser, SSEDecoder
 
 COUNTS = {"core": 0, "decoder": 0, "front ends": 0}
@@ -105,18 +106,10 @@ def core_outcome(
     content_type: str = SSE,
 ) -> Summary:
     parser = ReplyParser(status, content_type, max_event_size=max_event_size)
-    chunks: List[str] = []
-    try:
-        for piece in pieces:
-            chunks += parser.feed(piece)
-            if parser.done:
-                break
-        else:
-            chunks += parser.feed_eof()
-        if parser.error is not None:
-            raise parser.error
-    except OpchatgptsError as exc:  # anything else fails the test
-        return ("error", type(exc), str(exc), exc.partial, chunks)
+    chunks = feed_all(parser, pieces)  # anything but a contract error fails the test
+    error = parser.error
+    if error is not None:
+        return ("error", type(error), str(error), error.partial, chunks)
     assert parser.reply is not None
     return ("reply", chunks, parser.reply.text)
 

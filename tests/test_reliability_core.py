@@ -10,6 +10,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import pytest
 from fault_server import end_frame, error_frame, live
+from helpers import feed_all
 
 from opchatgpts_compat import (
     EventTooLargeError,
@@ -27,18 +28,10 @@ def run(
 ) -> Tuple[List[str], Optional[str], Optional[Tuple[type, str, str]]]:
     """Feed ``pieces`` as a front end does: chunks out, EOF, then the error."""
     parser = ReplyParser(status, "text/event-stream", **kwargs)
-    chunks: List[str] = []
-    try:
-        for piece in pieces:
-            chunks += parser.feed(piece)
-            if parser.done:
-                break
-        else:
-            chunks += parser.feed_eof()
-        if parser.error is not None:
-            raise parser.error
-    except OpchatgptsError as exc:
-        return chunks, None, (type(exc), str(exc), exc.partial)
+    chunks = feed_all(parser, pieces)
+    error = parser.error
+    if error is not None:
+        return chunks, None, (type(error), str(error), error.partial)
     assert parser.reply is not None
     return chunks, parser.reply.text, None
 
