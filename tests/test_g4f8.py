@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Dict, Iterator, List, Type
 
 import pytest
+import readme_code
 
 INSTALL = "python3 -m venv .venv-g4f8 && .venv-g4f8/bin/pip install -e '.[test]' g4f==8.8.6"
 try:
@@ -241,3 +242,11 @@ def test_the_errors_stay_ours_in_chat_completion(
     with pytest.raises(error) as info:
         g4f.ChatCompletion.create("", [{"role": "user", "content": text}], provider=site)
     assert str(info.value) == str(expected)
+
+
+def test_the_readme_g4f_8_code_runs_as_written(server: Server) -> None:
+    code = readme_code.from_g4f_code("g4f 8.x")
+    sites = {"https://example.org": server.base_url, "https://example.net": dead_url()}
+    out = readme_code.run(code, sites)
+    total = USAGE["total_tokens"]
+    assert out == f"{TEXT}\n{total}\n{TEXT}\n{TEXT}\n{TEXT}\n{TEXT}\n"
