@@ -155,7 +155,8 @@ class Opchatgpts:
             "_page": page,
             "_usage": usage_type(),
         }
-        return cast(Type[Opchatgpts], type(name, (cls, *provider_bases()), namespace))
+        bases = (cls, *(base for base in provider_bases() if not issubclass(cls, base)))
+        return cast(Type[Opchatgpts], type(name, bases, namespace))
 
     @classmethod
     def get_dict(cls) -> Dict[str, Optional[str]]:

@@ -32,6 +32,7 @@ import g4f.cookies  # noqa: E402
 import g4f.debug  # noqa: E402
 from g4f.client import AsyncClient as G4FAsyncClient  # noqa: E402
 from g4f.client import Client as G4FClient  # noqa: E402
+from g4f.providers.base_provider import AsyncGeneratorProvider  # noqa: E402
 from g4f.providers.response import Usage  # noqa: E402
 from g4f.providers.retry_provider import ProviderCircuitBreaker, RetryProvider  # noqa: E402
 
@@ -234,14 +235,24 @@ async def test_the_errors_stay_ours(
 
 
 @pytest.mark.parametrize("text, options, error", ERRORS)
-def test_the_errors_stay_ours_in_chat_completion(
+async def test_the_errors_stay_ours_in_chat_completion(
     server: Server, text: str, options: Dict[str, Any], error: type
 ) -> None:
     expected = _our_error(server, text, options)
     site = Opchatgpts.for_site(server.base_url, **options)
+    messages = [{"role": "user", "content": text}]
     with pytest.raises(error) as info:
-        g4f.ChatCompletion.create("", [{"role": "user", "content": text}], provider=site)
+        g4f.ChatCompletion.create("", messages, provider=site)
     assert str(info.value) == str(expected)
+    with pytest.raises(error) as info:
+        await g4f.ChatCompletion.create_async("", messages, provider=site)
+    assert str(info.value) == str(expected)
+
+
+def test_a_site_class_is_a_g4f_provider(site: Type[Opchatgpts]) -> None:
+    assert issubclass(site, AsyncGeneratorProvider)
+    again = site.for_site("https://example.org")  # a bound class binds again
+    assert issubclass(again, site) and again.url == "https://example.org"
 
 
 def test_the_readme_g4f_8_code_runs_as_written(server: Server) -> None:
