@@ -183,3 +183,23 @@ def test_without_g4f_nothing_of_g4f_is_imported() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+
+
+@both
+async def test_leaving_the_page_form_early_closes_the_connection(twin: Twin) -> None:
+    # The next token is 60 s away: only the disconnect can end the answer now.
+    with Server(flavor="2.0", delay=60.0, bots={"default": ScriptedBot(TOKENS)}) as slow:
+        site = Opchatgpts.for_site(page=slow.page_url)
+        if twin.is_async:
+            agen = site.create_async_generator("", MESSAGES)
+            assert await agen.__anext__() == TOKENS[0]
+            await agen.aclose()
+        else:
+            chunks = site.create_completion("", MESSAGES)
+            assert next(chunks) == TOKENS[0]
+            chunks.close()  # type: ignore[attr-defined]
+        assert await twin.wait(lambda timeout: slow.wait_for(lambda r: len(r) == 2, timeout))
+        assert [(r.kind, r.tokens, r.outcome) for r in slow.records] == [
+            ("page", 0, "ok"),
+            ("stream", 1, "disconnected"),
+        ]

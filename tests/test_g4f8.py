@@ -9,6 +9,7 @@ server on 127.0.0.1.  Each case runs through g4f's ``Client`` and its
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Dict, Iterator, List, Type
@@ -261,3 +262,23 @@ def test_the_readme_g4f_8_code_runs_as_written(server: Server) -> None:
     out = readme_code.run(code, sites)
     total = USAGE["total_tokens"]
     assert out == f"{TEXT}\n{total}\n{TEXT}\n{TEXT}\n{TEXT}\n{TEXT}\n"
+
+
+@pytest.mark.parametrize("front_end", ["create_completion", "create_async_generator"])
+async def test_leaving_early_closes_the_connection(front_end: str) -> None:
+    # The next token is 60 s away: only the disconnect can end the answer now.
+    with Server(flavor="3.6", delay=60.0, bots={"default": ScriptedBot(TOKENS)}) as slow:
+        site = Opchatgpts.for_site(slow.base_url)
+        if front_end == "create_async_generator":
+            agen = site.create_async_generator("", MESSAGES)
+            assert await agen.__anext__() == TOKENS[0]
+            await agen.aclose()
+        else:
+            chunks = site.create_completion("", MESSAGES)
+            assert next(chunks) == TOKENS[0]
+            chunks.close()  # type: ignore[attr-defined]
+        left = await asyncio.to_thread(
+            slow.wait_for, lambda records: records[-1:] and records[-1].kind == "stream", 10
+        )
+        assert left
+        assert (slow.records[-1].tokens, slow.records[-1].outcome) == (1, "disconnected")
