@@ -9,6 +9,7 @@ provider class bound to one site.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from types import MappingProxyType
 from typing import (
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from ._async import AsyncStream, _AwaitableStream
 
 __all__ = ["Opchatgpts"]
+
+logger = logging.getLogger(__name__)
 
 #: The keyword arguments the provider passes on; g4f's others (temperature,
 #: max_tokens, ...) are accepted and ignored, as the original did.
@@ -304,8 +307,9 @@ def _chunks(
     assert reply is not None
     if not stream:
         yield reply.text
-    if usage is not None and reply.usage:
-        yield usage(**reply.usage)
+    site_usage = _usage_object(usage, reply.usage)
+    if site_usage is not None:
+        yield site_usage
 
 
 async def _ready(chunks: AsyncStream) -> AsyncStream:
@@ -334,8 +338,21 @@ async def _async_chunks(
             yield chunk
     reply = chunks.reply
     assert reply is not None
-    if usage is not None and reply.usage:
-        yield usage(**reply.usage)
+    site_usage = _usage_object(usage, reply.usage)
+    if site_usage is not None:
+        yield site_usage
+
+
+def _usage_object(usage: Optional[UsageType], site_usage: Optional[Dict[str, Any]]) -> Any:
+    """g4f's ``Usage`` of the site's usage; ``None`` without either, or when
+    g4f cannot take it (then g4f estimates one, as without a usage)."""
+    if usage is None or not site_usage:
+        return None
+    try:
+        return usage(**site_usage)
+    except (TypeError, ValueError):
+        logger.debug("the site's usage is not one g4f takes: %r", site_usage)
+        return None
 
 
 class _AwaitableIterator:

@@ -79,7 +79,12 @@ def site(server: Server) -> Type[Opchatgpts]:
 
 
 class Via:
-    """g4f's ``Client`` or ``AsyncClient``: one test body for both."""
+    """g4f's ``Client`` or ``AsyncClient``: one test body for both.
+
+    The blocking ``Client`` runs in a worker thread, as in a script: called
+    inside the test's running loop, g4f would patch that loop with
+    nest_asyncio (for ``RetryProvider``), for the rest of the session.
+    """
 
     def __init__(self, kind: str) -> None:
         self.is_async = kind == "AsyncClient"
@@ -94,7 +99,10 @@ class Via:
         if self.is_async:
             client = G4FAsyncClient(provider=provider)
             return await client.chat.completions.create(messages=messages, **kwargs)
-        return G4FClient(provider=provider).chat.completions.create(messages=messages, **kwargs)
+        client = G4FClient(provider=provider)
+        return await asyncio.to_thread(
+            lambda: client.chat.completions.create(messages=messages, **kwargs)
+        )
 
     async def stream(
         self, provider: Any, messages: Any = None, *, into: Any = None, **kwargs: Any
@@ -108,7 +116,9 @@ class Via:
                 chunks.append(chunk)
         else:
             client = G4FClient(provider=provider)
-            chunks.extend(client.chat.completions.stream(messages, **kwargs))
+            await asyncio.to_thread(
+                lambda: chunks.extend(client.chat.completions.stream(messages, **kwargs))
+            )
         return chunks
 
 
@@ -282,3 +292,12 @@ async def test_leaving_early_closes_the_connection(front_end: str) -> None:
         )
         assert left
         assert (slow.records[-1].tokens, slow.records[-1].outcome) == (1, "disconnected")
+
+
+async def test_a_usage_g4f_cannot_take_is_left_to_g4f(via: Via) -> None:
+    odd = {"prompt_tokens": "eleven", "completion_tokens": 4}  # g4f's Usage adds them up
+    with Server(flavor="3.6", bots={"default": ScriptedBot(TOKENS, usage=odd)}) as running:
+        site = Opchatgpts.for_site(running.base_url)
+        completion = await via.create(site)
+    assert completion.choices[0].message.content == TEXT
+    assert isinstance(completion.usage.prompt_tokens, int)  # g4f's own estimate
