@@ -168,7 +168,10 @@ async def test_the_page_form(via: Via, server: Server) -> None:
     completion = await via.create(site)
     assert completion.choices[0].message.content == TEXT
     assert usage_of(completion) == USAGE
-    assert server.records[before].kind == "page"
+    read = await asyncio.to_thread(
+        server.wait_for, lambda records: records[before:][:1] and records[before].kind == "page", 10
+    )
+    assert read  # the page first
     assert texts(await via.stream(site)) == TOKENS
 
 
