@@ -27,8 +27,9 @@ def from_g4f_code(heading: str) -> str:
 def run(code: str, sites: Dict[str, str]) -> str:
     """Run ``code`` with each example site URL replaced; what it printed."""
     for example, url in sites.items():
-        assert repr(example).replace("'", '"') in code, example
-        code = code.replace(f'"{example}"', repr(url))
+        quoted = f'"{example}"'
+        assert quoted in code, example
+        code = code.replace(quoted, repr(url))
     out = io.StringIO()
     namespace: Dict[str, Any] = {"__name__": "readme"}
     with contextlib.redirect_stdout(out):
