@@ -129,7 +129,7 @@ async def test_a_second_refusal_raises(flavor: str, given: Optional[str], twin: 
 
 @both
 async def test_no_nonce_anywhere_raises_the_refusal(twin: Twin) -> None:
-    site = Site("2.0")
+    site = Site("2.0", searchable=False)
     with site.server() as server:
         site.extra_pages["/chatgpt-free-use/"] = page(
             chatbot_element(site.system(restNonce=None), site.params())
@@ -152,6 +152,7 @@ async def test_no_nonce_anywhere_raises_the_refusal(twin: Twin) -> None:
         ("POST", START_SESSION, None),
         ("GET", "/chatgpt-free-use/", None),  # the Referer page: a chatbot, no nonce
         ("GET", "/", None),  # then the home page: 404
+        ("GET", "/wp-json/wp/v2/search", None),  # then the site's search: closed here
     ]
 
 
