@@ -119,6 +119,8 @@ class Site:
         self.base_url = ""
         #: (chatId, messages, newMessage) of every accepted submit.
         self.turns: List[Tuple[str, List[Dict[str, Any]], str]] = []
+        #: The body of every submit that passed the nonce check.
+        self.sent_bodies: List[bytes] = []
         #: The (role, content) pairs the model was given, per accepted submit.
         self.seen: List[List[Tuple[str, str]]] = []
         self.extra_pages: Dict[str, bytes] = {}
@@ -248,6 +250,7 @@ class Site:
             return await self._json(writer, "401 Unauthorized", NO_NONCE)
         if nonce is not None and not self._nonce_ok(request):
             return await self._json(writer, "403 Forbidden", BAD_NONCE)
+        self.sent_bodies.append(request.body)
         payload = json.loads(request.body)
         text = payload["newMessage"].strip()
         if not text:
