@@ -135,7 +135,9 @@ def test_message_from_piped_stdin(server: Server) -> None:
 
 
 @pytest.mark.parametrize("use_async", [False, True])
-@pytest.mark.parametrize("flavor", [[], ["--flavor", "2.0"], ["--flavor", "3.6"]])
+@pytest.mark.parametrize(
+    "flavor", [[], ["--flavor", "2.0"], ["--flavor", "3.6"], ["--flavor", "1.6"]]
+)
 def test_local_starts_its_own_server(use_async: bool, flavor: List[str]) -> None:
     result = run("chat", "--local", *flavor, *front_end(use_async), "Hello")
     assert result.returncode == 0, result.stderr
