@@ -1044,7 +1044,7 @@ class Server:
                 "total_tokens": prompt + completion,
             }
         end: Dict[str, Any] = {"success": True, "reply": text.strip(), "images": None}
-        if self.flavor == "2.0":
+        if self.flavor in ("1.6", "2.0"):
             end["usage"] = usage
             return end
         for key, value in (("price", None), ("queries", 1), ("accuracy", "tokens")):
@@ -1091,12 +1091,12 @@ class Server:
             await self._write(response, status)
         if fault in ("error", "cut"):
             tokens = tokens[: len(tokens) // 2]
-        if self.flavor == "1.6":
+        if self.flavor == "1.6" and fault == "upstream":
+            # 1.6.94 swallows an upstream failure: an empty reply.
+            fault, answer = None, Answer((), answer.usage, answer.response_id)
+        elif self.flavor == "1.6":
             # 1.6.94 passes on every delta, the upstream's first (the role, no text) too.
             await self._write(response, {"type": "live", "data": ""})
-        if self.flavor == "1.6" and fault == "upstream":
-            # ... and swallows an upstream failure: an empty reply.
-            fault, answer = None, Answer((), answer.usage, answer.response_id)
         for index, token in enumerate(tokens):
             if index and delay:
                 await asyncio.sleep(delay)
