@@ -406,13 +406,11 @@ def build_payload(messages: Sequence[Mapping[str, Any]], settings: Settings) -> 
     trailing user item, else appends it), so the whole list there would make
     the model read the new message twice (PROTOCOL.md section 1).
     """
-    payload: Dict[str, Any] = {"botId": settings.bot_id}
+    bot: Dict[str, Any] = {"botId": settings.bot_id, "customId": settings.custom_id}
     if settings.legacy_id and settings.custom_id is not None:
-        payload = {"id": settings.custom_id, "botId": settings.bot_id or None}
-    else:
-        payload["customId"] = settings.custom_id
+        bot = {"id": settings.custom_id, "botId": settings.bot_id or None}  # before 1.9.8
     return {
-        **payload,
+        **bot,
         "session": settings.session_id,
         "chatId": settings.chat_id or random_chat_id(),
         "contextId": settings.context_id,

@@ -435,7 +435,7 @@ class NonceRefresh:
         self._refreshed = False
         self._bare = False
         self._searched = False
-        self._chatbot_seen = False
+        self._nonceless_chatbot = False
         self._refused: Optional[str] = None
         self._rejection: Optional[HTTPStatusError] = None
         self._pages: List[str] = []
@@ -503,14 +503,14 @@ class NonceRefresh:
             except OpchatgptsError:
                 chatbot = None
             if chatbot is not None:
-                self._chatbot_seen = True
                 nonce = chatbot.nonce
+                self._nonceless_chatbot = self._nonceless_chatbot or nonce is None
         if nonce is not None and nonce != self._refused:
             # (a cached page hands out the nonce just refused: look further)
             self.state.nonce = nonce
             self.request = with_nonce(self.request, nonce)
             return self.request
-        if self._chatbot_seen and nonce is None and self._refused is not None:
+        if self._nonceless_chatbot and self._refused is not None:
             # A chatbot without a nonce, and no start_session: the site hands
             # guests none (AI Engine 1.x), so the refused one was never needed.
             return self._without_nonce()

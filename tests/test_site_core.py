@@ -266,6 +266,20 @@ def test_plan_a_chatbot_without_a_nonce_means_none_is_needed() -> None:
     assert "X-WP-Nonce" not in retry.headers
 
 
+def test_plan_a_cached_page_then_no_chatbot_keeps_looking() -> None:
+    # The refused nonce in a cached page says nothing about the site needing none.
+    plan = _plan("f75546e6d2")
+    plan.state.page_url = "https://example.org/chatbot/"
+    fetch = plan.feed_rejection(403, JSON, BAD_NONCE)
+    fetch = plan.feed_fetch(fetch, 404, JSON, NO_ROUTE)
+    stale = chatbot_element({"botId": "default", "restNonce": "f75546e6d2"}, {})
+    fetch = plan.feed_fetch(fetch, 200, "text/html", stale.encode())
+    for _ in range(2):  # the Referer page, the home page: nothing
+        assert isinstance(fetch, Fetch) and fetch.purpose == Fetch.PAGE
+        fetch = plan.feed_fetch(fetch, 404, "text/html", b"")
+    assert isinstance(fetch, Fetch) and fetch.purpose == Fetch.SEARCH
+
+
 def test_plan_search_answers_that_list_nothing_usable() -> None:
     for status, body in ((200, b"{}"), (200, b"not json"), (401, NO_NONCE), (200, b"[1, {}]")):
         plan = _plan()
