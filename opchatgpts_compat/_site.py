@@ -259,8 +259,9 @@ def page_settings(
             # The caller's headers and the nonce belong to the page's site:
             # sending them, or the messages, elsewhere takes the caller's word.
             raise OpchatgptsError(
-                f"The chatbot on {redact_url(url)} sends to another origin "
-                f"({redact_url(rest_url)}); pass base_url= to talk to it"
+                f"The chatbot on {redact_url(url)} sends to {redact_url(rest_url)}, "
+                f"another origin than {redact_url(settings.base_url)}; "
+                "pass base_url= to talk to it"
             )
         rest = rest_url.rstrip("/")
         parts = urlsplit(rest)

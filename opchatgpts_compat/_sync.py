@@ -231,10 +231,12 @@ class Client:
         settings = self._settings
         while True:  # a page's redirects, one hop at a time: the core decides each
             logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
-            response = self._send(fetch.method, fetch.url, fetch.headers, fetch.body)
+            locations: List[Optional[str]] = []
+            response = self._send(
+                fetch.method, fetch.url, fetch.headers, fetch.body, on_answer=locations.append
+            )
             try:
-                location = response.headers.get("Location")
-                hop = fetch.follow(response.status_code, location, settings)
+                hop = fetch.follow(response.status_code, locations[0], settings)
                 if hop is None:
                     with _mapped(settings, started=True):
                         body = _read_all(response, fetch.read_limit)
@@ -251,8 +253,19 @@ class Client:
         url: str,
         headers: Mapping[str, str],
         body: Optional[bytes],
+        *,
+        on_answer: Optional[Callable[[Optional[str]], None]] = None,
     ) -> requests.Response:
         settings = self._settings
+        hooks: Dict[str, Any] = {}
+        if on_answer is not None:
+            # requests works out a redirect's next request even when it does not
+            # follow it, and raises ValueError on a Location it cannot parse:
+            # hand Location to the caller (the core judges it) instead.
+            def take_location(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+                on_answer(response.headers.pop("Location", None))
+
+            hooks["response"] = [take_location]
         with _mapped(settings, started=False):
             return self._get_session().request(
                 method,
@@ -264,6 +277,7 @@ class Client:
                 verify=settings.verify,  # None: the session's (by default, checked)
                 stream=True,
                 allow_redirects=False,  # a page's are followed by _fetch; a POST's never
+                hooks=hooks,
             )
 
     def _get_session(self) -> requests.Session:

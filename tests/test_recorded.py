@@ -346,8 +346,8 @@ async def test_recorded_page(version: str, twin: Twin) -> None:
         finally:
             await twin.close(client)
     assert str(refused.value) == (
-        f"The chatbot on {site.base_url}/chatbot/ sends to another origin "
-        f"(http://127.0.0.1:{port}/wp-json); pass base_url= to talk to it"
+        f"The chatbot on {site.base_url}/chatbot/ sends to http://127.0.0.1:{port}/wp-json, "
+        f"another origin than {site.base_url}; pass base_url= to talk to it"
     )
     assert settings.base_url == site.base_url
     assert settings.url == f"{site.base_url}/wp-json/mwai-ui/v1/chats/submit"
