@@ -62,8 +62,8 @@ __all__ = ["AsyncClient", "AsyncConversation", "AsyncStream"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-#: A page larger than this is read in a worker thread (``_page`` reads about
-#: 1 MiB of the worst markup per second: README, "Reliability and security").
+#: A page larger than this is read in a worker thread: ``_page`` needs up to
+#: about a second of CPU per MiB of the worst markup (README, "Hostile pages").
 PAGE_THREAD_SIZE = 128 * 1024
 
 
