@@ -21,7 +21,7 @@ fetch follows its redirects here, one hop at a time, and sends the caller's
 headers only to pages of the site's origin; a nonce is taken only from a page
 of that origin; a page's ``restUrl`` on another origin is refused.
 
-The chatbot page is read with the standard library's HTML parser: every
+The chatbot page is read by a linear scanner (``_page``): every
 ``mwai-chatbot-container`` element carries HTML-escaped JSON in its
 ``data-system`` and ``data-params`` attributes.
 """
@@ -140,8 +140,8 @@ def parse_page(html: str, url: str) -> List[Chatbot]:
     Raises:
         OpchatgptsError: an element's ``data-system`` is not a JSON object.
     """
-    # html.parser is imported only when a page is read: it is most of what
-    # this module would add to ``import opchatgpts_compat``.
+    # _page is imported only when a page is read (html.entities, which
+    # html.unescape needs, is most of what it would add to the import).
     from ._page import find_chatbot_elements
 
     return [_chatbot(attrs, url) for attrs in find_chatbot_elements(html)]

@@ -19,7 +19,7 @@ from server_helpers import SUBMIT, raw_request, recorded_request
 from opchatgpts_compat.server import DEFAULT_HEADER_TIMEOUT, JSON_MAX_DEPTH, Server
 
 #: Short enough for the suite, long enough for a loaded machine to send a head.
-HEADER_TIMEOUT = 0.5
+HEADER_TIMEOUT = 1.0
 #: How long a test waits for the server to act before it fails.
 BOUND = 30.0
 
