@@ -32,7 +32,8 @@ __all__ = ["find_chatbot_elements"]
 # ASCII whitespace as the tokenizer knows it (13.2.5.32 "before attribute name").
 _WS = "\t\n\f\r "
 #: One token, matched where the last one ended: every alternative either
-#: matches or hands over to the next, and the last two match any character.
+#: matches or hands over to the next, and the last two match any character
+#: (the last one: any "<" the others did not take).
 _TOKEN = re.compile(
     rf"""
     [^<]+
@@ -41,7 +42,7 @@ _TOKEN = re.compile(
   | (?P<comment><!--(?:-?>|.*?--!?>|.*\Z))
   | (?P<open></?(?P<open_name>[A-Za-z][^{_WS}/>]*))  # a quote: read attribute by attribute
   | <[!?/][^>]*(?:>|\Z)  # <!doctype>, bogus comments, </>
-  | <
+  | <+(?![A-Za-z!?/])[^<]*  # "<" before anything else is text
     """,
     re.DOTALL | re.VERBOSE,
 )
@@ -76,7 +77,7 @@ def find_chatbot_elements(html: str) -> List[Dict[str, Optional[str]]]:
     pos = 0
     while pos <= last:  # a tag that starts later cannot hold the class
         token = _TOKEN.match(html, pos)
-        assert token is not None  # "[^<]+" and "<" match anything
+        assert token is not None  # the text alternatives match whatever is left
         pos = token.end()
         kind = token.lastgroup
         if kind == "simple":

@@ -70,6 +70,8 @@ SAME_AS_HTML_PARSER = [
     f"<!doctype html><?xml x?><!bogus>{ELEMENT}</div></p>",
     f"{ELEMENT}<div class='{CLASS}' data-system='{{&quot;botId&quot;:&quot;b2&quot;}}'></div>",
     f"text with a < sign and a <3 {ELEMENT}",
+    f"<<<{ELEMENT}",
+    f"a <= b <<!-- x --> {ELEMENT}",
     f"</div class='{CLASS}'>{ELEMENT}",
 ]
 
@@ -185,6 +187,7 @@ HOSTILE: Dict[str, Callable[[int], str]] = {
     "comment-starts": lambda n: "<!--" * (n // 4) + "-->" + ELEMENT,
     "bogus-comments": lambda n: "<!" * (n // 2) + ">" + ELEMENT,
     "lone-less-than": lambda n: "<" * n + ELEMENT,
+    "spaced-less-than": lambda n: "< " * (n // 2) + ELEMENT,
     "end-tags": lambda n: "</" * (n // 2) + ">" + ELEMENT,
     "script-ends": lambda n: "<script>" + "</scrip" * (n // 7) + "</script>" + ELEMENT,
     "entities": lambda n: ELEMENT.replace("data-theme='{}'", "data-theme='" + "&" * n + "'"),
