@@ -29,6 +29,7 @@ from typing import (
     Optional,
     Tuple,
     Type,
+    TypeVar,
     Union,
 )
 
@@ -59,6 +60,11 @@ from ._site import (
 __all__ = ["AsyncClient", "AsyncConversation", "AsyncStream"]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+#: A page larger than this is read in a worker thread: ``_page`` needs up to
+#: about a second of CPU per MiB of the worst markup (README, "Hostile pages").
+PAGE_THREAD_SIZE = 128 * 1024
 
 
 class AsyncClient:
@@ -135,10 +141,12 @@ class AsyncClient:
         """
         client = cls(**page_client_options(url, options))
         try:
-            fetch = build_page_fetch(url, client._settings)
-            chatbot = read_page(url, *(await client._fetch(fetch)), bot_id)
-            client._settings = page_settings(client._settings, chatbot, url, options)
-            client._site.adopt(url, chatbot, keep_nonce="nonce" in options)
+            fetch, status, content_type, body = await client._fetch(
+                build_page_fetch(url, client._settings)
+            )
+            chatbot = await _off_loop(len(body), read_page, url, status, content_type, body, bot_id)
+            client._settings = page_settings(client._settings, chatbot, fetch.url, options)
+            client._site.adopt(fetch.url, chatbot, client._settings, keep_nonce="nonce" in options)
         except BaseException:
             await client.aclose()
             raise
@@ -213,20 +221,28 @@ class AsyncClient:
             raise RuntimeError("this AsyncClient is closed")
         return self._site.settings_for(self._settings, options)
 
-    async def _fetch(self, fetch: Fetch) -> Tuple[int, str, bytes]:
-        """Send a request that gets a nonce or a page; its status, type and body."""
+    async def _fetch(self, fetch: Fetch) -> Tuple[Fetch, int, str, bytes]:
+        """Send a request that gets a nonce or a page (following a page's redirects).
+
+        Returns:
+            The fetch that got the answer (the last hop), its status, type and body.
+        """
         settings = self._settings
-        logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
-        response = await self._send(
-            fetch.method, fetch.url, fetch.headers, fetch.body, redirects=fetch.method == "GET"
-        )
-        try:
-            with _mapped(settings, started=True):
-                body = await _read_all(response, fetch.read_limit)
-        finally:
-            response.close()
-        logger.debug("answer %s to %s", response.status, fetch.redacted_url)
-        return response.status, response.headers.get("Content-Type", ""), body
+        while True:  # a page's redirects, one hop at a time: the core decides each
+            logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
+            response = await self._send(fetch.method, fetch.url, fetch.headers, fetch.body)
+            try:
+                location = response.headers.get("Location")
+                hop = fetch.follow(response.status, location, settings)
+                if hop is None:
+                    with _mapped(settings, started=True):
+                        body = await _read_all(response, fetch.read_limit)
+            finally:
+                response.close()
+            logger.debug("answer %s to %s", response.status, fetch.redacted_url)
+            if hop is None:
+                return fetch, response.status, response.headers.get("Content-Type", ""), body
+            fetch = hop
 
     async def _send(
         self,
@@ -234,8 +250,6 @@ class AsyncClient:
         url: str,
         headers: Mapping[str, str],
         body: Optional[bytes],
-        *,
-        redirects: bool = False,  # a POST must not turn into a GET that drops the message
     ) -> aiohttp.ClientResponse:
         settings = self._settings
         with _mapped(settings, started=False):
@@ -247,7 +261,7 @@ class AsyncClient:
                 proxy=settings.proxy,
                 timeout=_timeout(settings),
                 ssl=self._ssl_context(),
-                allow_redirects=redirects,
+                allow_redirects=False,  # a page's are followed by _fetch; a POST's never
             )
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -453,7 +467,8 @@ class AsyncStream:
                 response.status, response.headers.get("Content-Type", ""), body
             )
             while isinstance(step, Fetch):
-                step = refresh.feed_fetch(step, *(await self._client._fetch(step)))
+                fetched = await self._client._fetch(step)
+                step = await _off_loop(len(fetched[-1]), refresh.feed_fetch, *fetched)
             response = await self._post(step)
         self._parser = ReplyParser(
             response.status,
@@ -540,6 +555,14 @@ class AsyncStream:
 
     def _mapped(self, *, started: bool) -> ContextManager[None]:
         return _mapped(self._settings, started=started, parser=self._parser)
+
+
+async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)``, in a worker thread when it reads a page of more than
+    ``PAGE_THREAD_SIZE`` bytes, so the event loop keeps running meanwhile."""
+    if size <= PAGE_THREAD_SIZE:
+        return function(*args)
+    return await asyncio.to_thread(function, *args)
 
 
 def _timeout(settings: Settings) -> aiohttp.ClientTimeout:

@@ -33,6 +33,7 @@ __all__ = [
     "check_http_url",
     "check_messages",
     "check_text",
+    "on_origin_of",
     "redact_url",
     "random_chat_id",
 ]
@@ -95,6 +96,40 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{_MASK}@{host}" + (f":{parts.port}" if parts.port is not None else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> Tuple[str, str, Optional[int]]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # not a URL anything is sent to
+        return scheme, "", None
+    return scheme, (parts.hostname or ""), port or _DEFAULT_PORTS.get(scheme)
+
+
+def on_origin_of(url: str, owner: str) -> bool:
+    """Whether what belongs to ``owner``'s origin may be sent to ``url``.
+
+    The rule of the client (README, "One site, one origin"): the caller's
+    headers, the nonce and the cookies a client keeps belong to the origin
+    (scheme, host, port) of the site, and a nonce is taken only from a page of
+    that origin.  ``url`` is on ``owner``'s origin when the three are equal,
+    or when it is the same host over ``https`` on port 443 while ``owner`` is
+    ``http`` on port 80 (an upgrade, which requests allows its
+    ``Authorization`` too).  This one check is what every request besides
+    ``chats/submit`` passes through.
+    """
+    scheme, host, port = _origin(url)
+    owner_scheme, owner_host, owner_port = _origin(owner)
+    if not host or host != owner_host:
+        return False
+    if (scheme, port) == (owner_scheme, owner_port):
+        return True
+    return (owner_scheme, owner_port, scheme, port) == ("http", 80, "https", 443)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,12 @@ feeds it what came back, the way it feeds answer bytes to ``ReplyParser``
   one): the request is sent once more without a nonce;
 * a rejection once the retry is spent, or with another code, is raised.
 
-The chatbot page is read with the standard library's HTML parser: every
+What belongs to the site goes only to its origin (:func:`on_origin_of`): a page
+fetch follows its redirects here, one hop at a time, and sends the caller's
+headers only to pages of the site's origin; a nonce is taken only from a page
+of that origin; a page's ``restUrl`` on another origin is refused.
+
+The chatbot page is read by a linear scanner (``_page``): every
 ``mwai-chatbot-container`` element carries HTML-escaped JSON in its
 ``data-system`` and ``data-params`` attributes.
 """
@@ -55,6 +60,7 @@ from ._request import (
     check_http_url,
     drop_header,
     header_value,
+    on_origin_of,
     put_header,
     redact_url,
     with_nonce,
@@ -90,6 +96,9 @@ SEARCH_READ_LIMIT = ERROR_READ_LIMIT
 SEARCH_TERM = "mwai_chatbot"
 #: How many pages the search may add to the plan.
 SEARCH_PAGES = 2
+#: The statuses a page fetch follows, and how many hops (aiohttp's default).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
 
 #: A WordPress nonce is 10 hex characters; accept any short printable token.
 _NONCE = re.compile(r"[A-Za-z0-9_\-.]{1,128}")
@@ -152,8 +161,8 @@ def parse_page(html: str, url: str) -> List[Chatbot]:
     Raises:
         OpchatgptsError: an element's ``data-system`` is not a JSON object.
     """
-    # html.parser is imported only when a page is read: it is most of what
-    # this module would add to ``import opchatgpts_compat``.
+    # _page is imported only when a page is read (html.entities, which
+    # html.unescape needs, is most of what it would add to the import).
     from ._page import find_chatbot_elements
 
     return [_chatbot(attrs, url) for attrs in find_chatbot_elements(html)]
@@ -274,6 +283,14 @@ def page_settings(
     options: Dict[str, Any] = {}
     rest_url = urljoin(url, chatbot.rest_url) if chatbot.rest_url else None
     if rest_url is not None and "base_url" not in explicit:
+        if not on_origin_of(rest_url, settings.base_url):
+            # The caller's headers and the nonce belong to the page's site:
+            # sending them, or the messages, elsewhere takes the caller's word.
+            raise OpchatgptsError(
+                f"The chatbot on {redact_url(url)} sends to {redact_url(rest_url)}, "
+                f"another origin than {redact_url(settings.base_url)}; "
+                "pass base_url= to talk to it"
+            )
         rest = rest_url.rstrip("/")
         parts = urlsplit(rest)
         if rest.endswith(REST_PREFIX) and not parts.query:
@@ -313,14 +330,18 @@ def page_client_options(url: str, options: Mapping[str, Any]) -> Dict[str, Any]:
     return {"base_url": f"{parts.scheme}://{parts.netloc}", **options}
 
 
-def build_page_fetch(url: str, settings: Settings) -> Fetch:
-    """The GET of a chatbot page, with browser-like headers and no nonce."""
+def build_page_fetch(url: str, settings: Settings, redirects: int = 0) -> Fetch:
+    """The GET of a chatbot page, with browser-like headers and no nonce.
+
+    The caller's headers go only to a page on the site's origin.
+    """
     headers = dict(BROWSER_HEADERS)
     headers["Accept"] = _PAGE_ACCEPT
-    for name, value in settings.headers:
-        put_header(headers, name, value)
+    if on_origin_of(url, settings.base_url):
+        for name, value in settings.headers:
+            put_header(headers, name, value)
     drop_header(headers, NONCE_HEADER)
-    return Fetch("GET", url, headers, None, Fetch.PAGE)
+    return Fetch("GET", url, headers, None, Fetch.PAGE, redirects)
 
 
 # -- the requests besides chats/submit ------------------------------------------------
@@ -340,6 +361,8 @@ class Fetch:
     body: Optional[bytes] = field(repr=False)
     #: :attr:`SESSION`, :attr:`PAGE` or :attr:`SEARCH`.
     purpose: str = SESSION
+    #: How many redirects led here.
+    redirects: int = 0
 
     @property
     def redacted_url(self) -> str:
@@ -352,6 +375,47 @@ class Fetch:
         if self.purpose == Fetch.PAGE:
             return PAGE_READ_LIMIT
         return SEARCH_READ_LIMIT if self.purpose == Fetch.SEARCH else SESSION_READ_LIMIT
+
+    def follow(
+        self, status_code: int, location: Optional[str], settings: Settings
+    ) -> Optional[Fetch]:
+        """The fetch a redirect of a page leads to; ``None``: read this answer.
+
+        The front ends send every request with redirects off: requests and
+        aiohttp would carry a caller's custom headers to any host (they strip
+        only ``Authorization`` and ``Cookie``).  Here each hop gets the headers
+        its own origin may have (:func:`build_page_fetch`).
+
+        Raises:
+            HTTPStatusError: a ``Location`` that is no http(s) URL, or too many hops.
+        """
+        if self.purpose != Fetch.PAGE or status_code not in REDIRECT_STATUSES or not location:
+            return None
+        shown = redact_url(self.url)
+        target = _join(self.url, location)
+        if target is None:
+            raise HTTPStatusError(
+                f"HTTP {status_code} for the page {shown}: redirected to an invalid URL",
+                status_code=status_code,
+                body="",
+            )
+        if self.redirects >= MAX_REDIRECTS:
+            raise HTTPStatusError(
+                f"HTTP {status_code} for the page {shown}: more than {MAX_REDIRECTS} redirects",
+                status_code=status_code,
+                body="",
+            )
+        return build_page_fetch(target, settings, self.redirects + 1)
+
+
+def _join(url: str, location: str) -> Optional[str]:
+    """``location`` resolved against ``url`` if it is an http(s) URL, else ``None``."""
+    try:
+        target = urljoin(url, location.strip())
+        check_page_url(target)
+    except ValueError:
+        return None
+    return target
 
 
 # -- the nonce a client keeps -------------------------------------------------------
@@ -371,12 +435,17 @@ class SiteState:
         #: The chatbot ``from_page`` chose (start sentence, names).
         self.chatbot: Optional[Chatbot] = None
 
-    def adopt(self, url: str, chatbot: Chatbot, *, keep_nonce: bool = False) -> None:
-        """Remember the page ``from_page`` read, and its nonce unless one was given."""
+    def adopt(
+        self, url: str, chatbot: Chatbot, settings: Settings, *, keep_nonce: bool = False
+    ) -> None:
+        """Remember the page ``from_page`` read (``url``: where it came from, after
+        redirects), and its nonce unless one was given or the page is not on the
+        origin of ``settings.base_url``, where the nonce would be sent."""
         self.page_url = url
         self.chatbot = chatbot
-        if chatbot.nonce is not None and not keep_nonce:
-            self.nonce = chatbot.nonce
+        if keep_nonce or chatbot.nonce is None or not on_origin_of(settings.base_url, url):
+            return
+        self.nonce = chatbot.nonce
 
     def transcript(self, chat_id: Optional[str] = None) -> Transcript:
         """A new conversation, starting from the page's start sentence when known."""
@@ -502,8 +571,8 @@ class NonceRefresh:
                 chatbot = read_page(fetch.url, status_code, content_type, body)
             except OpchatgptsError:
                 chatbot = None
-            if chatbot is not None:
-                nonce = chatbot.nonce
+            if chatbot is not None and on_origin_of(self.settings.base_url, fetch.url):
+                nonce = chatbot.nonce  # (a nonce from another origin is never sent here)
                 self._nonceless_chatbot = self._nonceless_chatbot or nonce is None
         if nonce is not None and nonce != self._refused:
             # (a cached page hands out the nonce just refused: look further)
@@ -595,6 +664,9 @@ class NonceRefresh:
             with contextlib.suppress(ValueError):  # a caller's Referer that is no URL
                 pages.append(check_page_url(referer))
         pages.append(self.settings.base_url + "/")
+        # A page of another origin would get the caller's cookies or give a
+        # nonce that is not the site's: only the site's own pages are read.
+        pages = [page for page in pages if on_origin_of(page, self.settings.base_url)]
         return list(dict.fromkeys(pages))
 
     def __repr__(self) -> str:

@@ -142,10 +142,12 @@ class Client:
         """
         client = cls(**page_client_options(url, options))
         try:
-            fetch = build_page_fetch(url, client._settings)
-            chatbot = read_page(url, *client._fetch(fetch), bot_id)
-            client._settings = page_settings(client._settings, chatbot, url, options)
-            client._site.adopt(url, chatbot, keep_nonce="nonce" in options)
+            fetch, status, content_type, body = client._fetch(
+                build_page_fetch(url, client._settings)
+            )
+            chatbot = read_page(url, status, content_type, body, bot_id)
+            client._settings = page_settings(client._settings, chatbot, fetch.url, options)
+            client._site.adopt(fetch.url, chatbot, client._settings, keep_nonce="nonce" in options)
         except BaseException:
             client.close()
             raise
@@ -220,20 +222,30 @@ class Client:
             raise RuntimeError("this Client is closed")
         return self._site.settings_for(self._settings, options)
 
-    def _fetch(self, fetch: Fetch) -> Tuple[int, str, bytes]:
-        """Send a request that gets a nonce or a page; its status, type and body."""
+    def _fetch(self, fetch: Fetch) -> Tuple[Fetch, int, str, bytes]:
+        """Send a request that gets a nonce or a page (following a page's redirects).
+
+        Returns:
+            The fetch that got the answer (the last hop), its status, type and body.
+        """
         settings = self._settings
-        logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
-        response = self._send(
-            fetch.method, fetch.url, fetch.headers, fetch.body, redirects=fetch.method == "GET"
-        )
-        try:
-            with _mapped(settings, started=True):
-                body = _read_all(response, fetch.read_limit)
-        finally:
-            response.close()
-        logger.debug("answer %s to %s", response.status_code, fetch.redacted_url)
-        return response.status_code, response.headers.get("Content-Type", ""), body
+        while True:  # a page's redirects, one hop at a time: the core decides each
+            logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
+            locations: List[Optional[str]] = []
+            response = self._send(
+                fetch.method, fetch.url, fetch.headers, fetch.body, on_answer=locations.append
+            )
+            try:
+                hop = fetch.follow(response.status_code, locations[0], settings)
+                if hop is None:
+                    with _mapped(settings, started=True):
+                        body = _read_all(response, fetch.read_limit)
+            finally:
+                response.close()
+            logger.debug("answer %s to %s", response.status_code, fetch.redacted_url)
+            if hop is None:
+                return fetch, response.status_code, response.headers.get("Content-Type", ""), body
+            fetch = hop
 
     def _send(
         self,
@@ -242,9 +254,18 @@ class Client:
         headers: Mapping[str, str],
         body: Optional[bytes],
         *,
-        redirects: bool = False,  # a POST must not turn into a GET that drops the message
+        on_answer: Optional[Callable[[Optional[str]], None]] = None,
     ) -> requests.Response:
         settings = self._settings
+        hooks: Dict[str, Any] = {}
+        if on_answer is not None:
+            # requests works out a redirect's next request even when it does not
+            # follow it, and raises ValueError on a Location it cannot parse:
+            # hand Location to the caller (the core judges it) instead.
+            def take_location(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+                on_answer(response.headers.pop("Location", None))
+
+            hooks["response"] = [take_location]
         with _mapped(settings, started=False):
             return self._get_session().request(
                 method,
@@ -255,7 +276,8 @@ class Client:
                 timeout=(settings.timeout, settings.timeout),
                 verify=settings.verify,  # None: the session's (by default, checked)
                 stream=True,
-                allow_redirects=redirects,
+                allow_redirects=False,  # a page's are followed by _fetch; a POST's never
+                hooks=hooks,
             )
 
     def _get_session(self) -> requests.Session:
@@ -445,7 +467,7 @@ class Stream:
                 response.status_code, response.headers.get("Content-Type", ""), body
             )
             while isinstance(step, Fetch):
-                step = refresh.feed_fetch(step, *self._client._fetch(step))
+                step = refresh.feed_fetch(*self._client._fetch(step))
             response = self._post(step)
         self._chunked = _ChunkedBody.of(response)
         self._parser = ReplyParser(

@@ -112,6 +112,14 @@ _WP_NOCACHE_HEADERS = {
 }
 #: Seconds between tokens for the ``slow`` fault.
 DEFAULT_SLOW_DELAY = 1.0
+#: Seconds a connection has to send its first request head (a slowloris guard;
+#: Apache's mod_reqtimeout allows 20 to 40, nginx's client_header_timeout 60).
+DEFAULT_HEADER_TIMEOUT = 20.0
+#: Seconds an idle keep-alive connection is kept (nginx's default; it also bounds
+#: the time to send the head of a later request on that connection).
+KEEPALIVE_TIMEOUT = 75.0
+#: PHP's ``json_decode`` depth: a deeper body is ``rest_invalid_json``.
+JSON_MAX_DEPTH = 512
 
 REJECTED = "Sorry, your query has been rejected."
 START_SENTENCE = "Hi! How can I help you?"
@@ -494,6 +502,8 @@ class Server:
         text_input_max_length: the bot's ``textInputMaxLength``.
         clock: returns the event frames' timestamps (``time.time``).
         shutdown_timeout: seconds given to unfinished answers when closing.
+        header_timeout: seconds a new connection has to send its request head
+            (status line and headers) before it is closed.
     """
 
     def __init__(
@@ -516,8 +526,11 @@ class Server:
         text_input_max_length: int = DEFAULT_TEXT_INPUT_MAX_LENGTH,
         clock: Callable[[], float] = time.time,
         shutdown_timeout: float = 1.0,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
     ) -> None:
         _check_flavor(flavor)
+        if not header_timeout > 0:
+            raise ValueError("header_timeout must be a positive number of seconds")
         for mode in [fault, *(faults or {}).values()]:
             if mode is not None and mode not in FAULTS:
                 raise ValueError(f"unknown fault mode {mode!r}; choose from {', '.join(FAULTS)}")
@@ -543,10 +556,12 @@ class Server:
         self.text_input_max_length = text_input_max_length
         self.clock = clock
         self.shutdown_timeout = shutdown_timeout
+        self.header_timeout = header_timeout
         #: Every request answered, oldest first.
         self.records: List[RequestRecord] = []
         self._changed = threading.Condition()
         self._runner: Optional[web.AppRunner] = None
+        self._listener: Optional[asyncio.AbstractServer] = None
         self._thread: Optional[threading.Thread] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._stop: Optional[asyncio.Event] = None
@@ -601,6 +616,7 @@ class Server:
             access_log=None,
             shutdown_timeout=self.shutdown_timeout,
             handler_cancellation=True,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
         )
         await runner.setup()
         try:
@@ -609,9 +625,15 @@ class Server:
             await runner.cleanup()
             raise
         self.port = sock.getsockname()[1]
-        site = web.SockSite(runner, sock)
+        handlers = runner.server
+        assert handlers is not None  # set up above
+        timeout = self.header_timeout
         try:
-            await site.start()
+            # Not web.SockSite: each connection's protocol is wrapped in the
+            # header deadline, which aiohttp does not have.
+            self._listener = await asyncio.get_running_loop().create_server(
+                lambda: _HeadDeadline(handlers(), timeout), sock=sock
+            )
         except BaseException:
             sock.close()
             await runner.cleanup()
@@ -623,6 +645,9 @@ class Server:
     async def close(self) -> None:
         """Stop listening and end every connection."""
         runner, self._runner = self._runner, None
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # no new connections; cleanup() ends the open ones
         if runner is not None:
             self._closing = True
             await runner.cleanup()
@@ -915,8 +940,13 @@ class Server:
             if raw.strip():
                 try:
                     params = json.loads(raw)
+                    too_deep = _depth(params) > JSON_MAX_DEPTH
                 except ValueError:
                     raise _Reject(self._invalid_json(request, nonce_ok)) from None
+                except RecursionError:  # far deeper than PHP's limit
+                    too_deep = True
+                if too_deep:
+                    raise _Reject(self._invalid_json(request, nonce_ok, depth=True))
         if not isinstance(params, dict):
             params = {}
         # Then the plugin's permission callback: the X-WP-Nonce header only.
@@ -949,11 +979,15 @@ class Server:
         # 1.6's __return_true, not 2.0+'s nonce check (it returns 1 or 2).
         return {"Allow": "POST"} if self.flavor == "1.6" and not self.require_nonce else None
 
-    def _invalid_json(self, request: web.Request, nonce_ok: bool) -> web.Response:
+    def _invalid_json(
+        self, request: web.Request, nonce_ok: bool, *, depth: bool = False
+    ) -> web.Response:
+        # WP_REST_Request::parse_json_params reports json_last_error().
+        code, error = (1, "Maximum stack depth exceeded") if depth else (4, "Syntax error")
         body = {
             "code": "rest_invalid_json",
             "message": "Invalid JSON body passed.",
-            "data": {"status": 400, "json_error_code": 4, "json_error_message": "Syntax error"},
+            "data": {"status": 400, "json_error_code": code, "json_error_message": error},
         }
         return self._json(request, body, status=400, nonce_ok=nonce_ok)
 
@@ -1159,6 +1193,77 @@ def _response_id(conversation: Messages) -> str:
 def _check_flavor(flavor: str) -> None:
     if flavor not in FLAVORS:
         raise ValueError(f"unknown flavor {flavor!r}; choose from {', '.join(FLAVORS)}")
+
+
+def _depth(value: object) -> int:
+    """How deep arrays and objects nest in decoded JSON (``[]`` is 1), without recursion."""
+    deepest = 0
+    todo: List[Tuple[object, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+class _HeadDeadline(asyncio.Protocol):
+    """A connection's protocol, closed unless its first request head arrives in time.
+
+    A client that connects and sends nothing, or half a head, would otherwise
+    hold a connection (and a file descriptor) for as long as it likes: aiohttp
+    has no header timeout.  Heads of later requests on a kept-alive connection
+    are bounded by ``keepalive_timeout``.
+    """
+
+    def __init__(self, inner: asyncio.Protocol, timeout: float) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._transport: Optional[asyncio.BaseTransport] = None
+        self._tail = b""  # the last bytes of the head so far: "\r\n\r\n" may be split
+        self._started = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._timer = asyncio.get_running_loop().call_later(self._timeout, self._expire)
+        self._inner.connection_made(transport)
+
+    def _expire(self) -> None:
+        self._timer = None
+        logger.debug("no request head within %s s: closing the connection", self._timeout)
+        assert self._transport is not None
+        self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            seen = self._tail + data
+            if not self._started:
+                # RFC 9112 section 2.2: empty lines before the request line are ignored.
+                seen = seen.lstrip(b"\r\n")
+                self._started = bool(seen)
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:
+                self._timer.cancel()
+                self._timer = None
+            self._tail = seen[-3:]
+        self._inner.data_received(data)
+
+    def eof_received(self) -> Optional[bool]:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -332,17 +332,25 @@ async def test_recorded_page(version: str, twin: Twin) -> None:
         assert request.header("X-WP-Nonce") is None
         return await replay(page, writer)
 
+    port = {"2.0.9": 8082, "3.6.2": 8081}[version]
     with LoopbackServer(handler) as site:
-        client = await twin.from_page(site.base_url + "/chatbot/")
+        # Served here, the recorded restUrl names another origin (the recording
+        # site's port): refused unless the caller names the site to talk to.
+        with pytest.raises(OpchatgptsError) as refused:
+            await twin.from_page(site.base_url + "/chatbot/")
+        client = await twin.from_page(site.base_url + "/chatbot/", base_url=site.base_url)
         try:
             settings = client.settings
             conversation = client.conversation()
             nonce = client._site.nonce
         finally:
             await twin.close(client)
-    port = {"2.0.9": 8082, "3.6.2": 8081}[version]
-    assert settings.base_url == f"http://127.0.0.1:{port}"  # from restUrl
-    assert settings.url == f"http://127.0.0.1:{port}/wp-json/mwai-ui/v1/chats/submit"
+    assert str(refused.value) == (
+        f"The chatbot on {site.base_url}/chatbot/ sends to http://127.0.0.1:{port}/wp-json, "
+        f"another origin than {site.base_url}; pass base_url= to talk to it"
+    )
+    assert settings.base_url == site.base_url
+    assert settings.url == f"{site.base_url}/wp-json/mwai-ui/v1/chats/submit"
     assert (settings.bot_id, settings.custom_id, settings.context_id) == ("default", None, 4)
     assert settings.stream is True
     assert settings.session_id == "N/A"
