@@ -273,7 +273,8 @@ async def test_connection_refused(twin: Twin) -> None:
             await twin.close(client)
     assert type(info.value) is TransportError
     assert str(info.value) == (
-        f"Cannot connect to http://127.0.0.1:{port}: connection refused (nothing listens on that port)"
+        f"Cannot connect to http://127.0.0.1:{port}: "
+        "connection refused (nothing listens on that port)"
     )
     assert info.value.__cause__ is not None
 
