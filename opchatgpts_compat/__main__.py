@@ -232,9 +232,7 @@ def _positive_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"must be a positive, finite number of seconds: {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds: {text!r}")
     return value
 
 
@@ -451,6 +449,9 @@ class EventLoop:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     self._loop.run_until_complete(task)
+                # A transport closes its socket on the loop's next turn: take
+                # it now, not at the next turn of an interactive chat.
+                self._loop.run_until_complete(asyncio.sleep(0))
             elif not task.cancelled():
                 task.exception()  # retrieved: no "exception was never retrieved" log
             raise
@@ -579,8 +580,7 @@ class Prompt:
 def _interactive(chat: Chat, prompt: Prompt) -> int:
     stderr = chat.printer.err
     stderr.write(
-        "Chatting; an empty line or Ctrl-D ends the conversation, "
-        "Ctrl-C cancels a reply.\n"
+        "Chatting; an empty line or Ctrl-D ends the conversation, Ctrl-C cancels a reply.\n"
     )
     while True:
         try:
