@@ -592,7 +592,7 @@ def _interactive(chat: Chat, prompt: Prompt) -> int:
             stderr.write("\n")  # the message that follows gets its own line
             raise
         except UnicodeDecodeError:
-            _report(chat.printer, "UsageError", "that line is not text; type it again")
+            _report(chat.printer, "UsageError", "that line is not UTF-8 text; type it again")
             continue
         if not line.strip():
             return EXIT_OK
@@ -643,7 +643,9 @@ def run_serve(args: argparse.Namespace, stdout: TextIO) -> int:
         asyncio.run(serve())
     except OSError as exc:  # the address is taken, or cannot be bound: not a usage error
         hint = "; is another server on it?  --port 0 takes a free port" if _in_use(exc) else ""
-        reason = (exc.strerror or type(exc).__name__).lower()
+        # asyncio's strerror repeats the address: the errno's own text is enough.
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        reason = reason[:1].lower() + reason[1:]
         raise Failed(f"cannot listen on {args.host}:{args.port}: {reason}{hint}") from exc
     return EXIT_OK
 
@@ -657,8 +659,9 @@ def _in_use(exc: OSError) -> bool:
 
 def _report(printer: Printer, kind: str, message: str, command: str = "") -> None:
     """An error: a line on stderr and, with ``--json``, an ``{"error": ...}`` line on stdout."""
-    printer.err.write(f"{PROG}{command}: error: {message}\n")
-    printer.err.flush()
+    with contextlib.suppress(BrokenPipeError):  # stderr's reader may be gone too
+        printer.err.write(f"{PROG}{command}: error: {message}\n")
+        printer.err.flush()
     with contextlib.suppress(OutputClosed):
         printer.error(kind, message)
 
@@ -699,14 +702,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "serve":
             return run_serve(args, stdout)
         return run_chat(args, stdin, printer)
-    except OutputClosed:
-        # The reader of stdout left (``| head``): the connection is closed
-        # already; say nothing more.  Python's advice for SIGPIPE: point stdout
-        # at devnull, so that flushing it at exit raises nothing either.
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, stdout.fileno())
-            os.close(devnull)
+    except (OutputClosed, BrokenPipeError):
+        # The reader of stdout (or of stderr, with 2>&1) left: the connection
+        # is closed already; say nothing more.  Python's advice for SIGPIPE:
+        # point the stream at devnull, so that flushing it at exit raises
+        # nothing either.
+        for stream in (stdout, stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                _to_devnull(stream)
         return EXIT_FAILED
     except BaseException as exc:
         if not isinstance(exc, Exception) and not isinstance(exc, KeyboardInterrupt):
@@ -737,9 +742,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         package.removeHandler(handler)
 
 
+def _to_devnull(stream: TextIO) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
 def _report_interrupt(printer: Printer) -> None:
-    printer.err.write(f"{PROG}: interrupted\n")
-    printer.err.flush()
+    with contextlib.suppress(BrokenPipeError):
+        printer.err.write(f"{PROG}: interrupted\n")
+        printer.err.flush()
     with contextlib.suppress(OutputClosed):
         printer.error("Interrupted", "interrupted (Ctrl-C)")
 

@@ -907,3 +907,29 @@ def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(server: Server, use_async
     # The first reply's connection was closed, and its turn is not in the history.
     assert (records[0].tokens, records[0].outcome) == (1, "disconnected")
     assert [m["content"] for m in records[1].messages] == ["What is my name?"]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_typed_line_that_is_not_utf8_is_refused_and_the_chat_goes_on(
+    server: Server, use_async: bool
+) -> None:
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [*CLI, "chat", *site(server), *front_end(use_async)],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    try:
+        os.write(master, b"caf\xe9\nHi\n\x04")
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert process.returncode == 0
+    assert out == b'Hello! You said "Hi". Tell me more, and I will remember it.\n'
+    assert err == (
+        PROMPT.encode() + b"opchatgpts-compat: error: that line is not UTF-8 text; type it again\n"
+        b"> > \n"
+    )
