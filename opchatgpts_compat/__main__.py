@@ -49,7 +49,7 @@ from typing import (
     TypeVar,
 )
 
-from ._exceptions import OpchatgptsError
+from ._exceptions import HTTPStatusError, OpchatgptsError, ServerError
 from ._models import Reply, StatusEvent
 from ._protocol import DEFAULT_SITE_HINT, _default_origin
 from ._request import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
@@ -524,7 +524,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO, printer: Printer) -> int:
                 if not interactive:
                     chat.send(message)
                     return EXIT_OK
-                return _interactive(chat, Prompt(stdin, printer.out, printer.err))
+                return _interactive(chat, Prompt(stdin, printer.out, printer.err), args)
     finally:
         printer.end_line()
 
@@ -577,7 +577,7 @@ class Prompt:
         return line.decode("utf-8").rstrip("\r\n")
 
 
-def _interactive(chat: Chat, prompt: Prompt) -> int:
+def _interactive(chat: Chat, prompt: Prompt, args: argparse.Namespace) -> int:
     stderr = chat.printer.err
     stderr.write(
         "Chatting; an empty line or Ctrl-D ends the conversation, Ctrl-C cancels a reply.\n"
@@ -604,7 +604,7 @@ def _interactive(chat: Chat, prompt: Prompt) -> int:
             chat.printer.error("Cancelled", "the reply was cancelled (Ctrl-C)")
         except OpchatgptsError as exc:  # the conversation goes on without this turn
             chat.printer.end_line()
-            _report(chat.printer, type(exc).__name__, str(exc))
+            _report(chat.printer, type(exc).__name__, _in_cli_words(args, exc))
 
 
 # -- serve -----------------------------------------------------------------------------
@@ -666,6 +666,23 @@ def _report(printer: Printer, kind: str, message: str, command: str = "") -> Non
         printer.error(kind, message)
 
 
+#: The library's hints, said in options of the command line.
+_CLI_WORDS = (
+    ("is base_url the WordPress", "is --base-url the WordPress"),
+    ("use Client.from_page(url)", "use --page URL"),
+    ("Client.from_page(url) takes it", "--page URL takes it"),
+)
+
+
+def _in_cli_words(args: argparse.Namespace, error: OpchatgptsError) -> str:
+    """The error's message, its hints said in options of the command line."""
+    message = _default_site_hint(args, error)
+    if isinstance(error, (HTTPStatusError, ServerError)):
+        for library, cli in _CLI_WORDS:
+            message = message.replace(library, cli)
+    return message
+
+
 def _default_site_hint(args: argparse.Namespace, error: OpchatgptsError) -> str:
     """The library's hint for the dead default site, said in options of the command line."""
     message = str(error)
@@ -722,7 +739,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             _report(printer, "UsageError", str(exc), f" {args.command}")
             return EXIT_USAGE
         if isinstance(exc, OpchatgptsError):
-            _report(printer, type(exc).__name__, _default_site_hint(args, exc))
+            _report(printer, type(exc).__name__, _in_cli_words(args, exc))
             return EXIT_FAILED
         if isinstance(exc, Failed):
             _report(printer, "Failed", str(exc), f" {args.command}")

@@ -933,3 +933,33 @@ def test_a_typed_line_that_is_not_utf8_is_refused_and_the_chat_goes_on(
         PROMPT.encode() + b"opchatgpts-compat: error: that line is not UTF-8 text; type it again\n"
         b"> > \n"
     )
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            ["--base-url", "{base}/chatbot"],
+            "HTTP 404 Not Found from {base}/chatbot/wp-json/mwai-ui/v1/chats/submit; is "
+            "--base-url the WordPress site's root, with the path it lives under (e.g. "
+            "https://example.org/blog), and not a page?  For a page showing the chatbot, "
+            "use --page URL",
+        ),
+        (
+            ["--base-url", "{base}", "--bot-id", "nope"],
+            "Sorry, your query has been rejected. (AI Engine answers this to an unknown "
+            "bot id, or a message it refuses: is the bot id 'nope' right?  --page URL "
+            "takes it from the page)",
+        ),
+    ],
+    ids=["page-url-as-base-url", "unknown-bot-id"],
+)
+def test_hints_are_in_the_words_of_the_command_line(
+    server: Server, use_async: bool, where: List[str], message: str
+) -> None:
+    base = server.base_url
+    where = [arg.format(base=base) for arg in where]
+    result = run("chat", *where, "--nonce", server.nonce, *front_end(use_async), "Hi")
+    assert result.returncode == 1
+    assert result.stderr == f"opchatgpts-compat: error: {message.format(base=base)}\n"
