@@ -449,11 +449,12 @@ class EventLoop:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     self._loop.run_until_complete(task)
-                # A transport closes its socket on the loop's next turn: take
-                # it now, not at the next turn of an interactive chat.
-                self._loop.run_until_complete(asyncio.sleep(0))
             elif not task.cancelled():
                 task.exception()  # retrieved: no "exception was never retrieved" log
+            # A transport closes its socket on the loop's next turn: take it
+            # now (the Ctrl-C may have ended the task itself, the loop with it),
+            # not at the next turn of an interactive chat.
+            self._loop.run_until_complete(asyncio.sleep(0))
             raise
 
     def close(self) -> None:
@@ -686,15 +687,14 @@ def _in_cli_words(args: argparse.Namespace, error: OpchatgptsError) -> str:
 def _default_site_hint(args: argparse.Namespace, error: OpchatgptsError) -> str:
     """The library's hint for the dead default site, said in options of the command line."""
     message = str(error)
-    if getattr(args, "base_url", None) is None and not getattr(args, "local", False):
-        library = DEFAULT_SITE_HINT.format(origin=_default_origin())
-        if message.endswith(library):
-            origin = _default_origin()
-            return message[: -len(library)] + (
-                f"; {origin}, the default site, is no longer online: try --local (a "
-                "built-in site), --page URL (a page showing an AI Engine chatbot) or "
-                "--base-url URL (a WordPress site running AI Engine)"
-            )
+    origin = _default_origin()
+    library = DEFAULT_SITE_HINT.format(origin=origin)
+    if args.base_url is None and not args.local and message.endswith(library):
+        return message[: -len(library)] + (
+            f"; {origin}, the default site, is no longer online: try --local (a "
+            "built-in site), --page URL (a page showing an AI Engine chatbot) or "
+            "--base-url URL (a WordPress site running AI Engine)"
+        )
     return message
 
 
@@ -730,9 +730,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             except (OSError, ValueError):
                 _to_devnull(stream)
         return EXIT_FAILED
-    except BaseException as exc:
-        if not isinstance(exc, Exception) and not isinstance(exc, KeyboardInterrupt):
-            raise  # SystemExit
+    except (Exception, KeyboardInterrupt) as exc:
         if debug:
             traceback.print_exc(file=stderr)
         if isinstance(exc, UsageError):

@@ -898,12 +898,13 @@ def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(server: Server, use_async
         terminal.expect("[cancelled]")
         records = new_records(server, before, 2)
         terminal.expect("> ")
-        terminal.type("\x03")  # Ctrl-C at an empty prompt leaves, from a new line
-        shown = terminal.expect("opchatgpts-compat: interrupted")
+        # Ctrl-D to leave: a Ctrl-C typed the instant the prompt shows can reach
+        # CPython's readline before it waits for input, and then waits for a key
+        # (test_ctrl_c_at_the_prompt_exits_130 covers Ctrl-C at the prompt).
+        terminal.type("\x04")
     finally:
         code = terminal.wait()
-    assert code == 130
-    assert shown.endswith("\r\n")
+    assert code == 0
     # The first reply's connection was closed, and its turn is not in the history.
     assert (records[0].tokens, records[0].outcome) == (1, "disconnected")
     assert [m["content"] for m in records[1].messages] == ["What is my name?"]
