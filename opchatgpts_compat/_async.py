@@ -144,6 +144,7 @@ class AsyncClient:
             HTTPStatusError: the page's status is not 2xx.
             OpchatgptsError: no chatbot (with that id) on the page, which is named.
         """
+        check_options(f"{cls.__name__}.from_page()", options, client_options())
         client = cls(**page_client_options(url, options))
         try:
             fetch = build_page_fetch(url, client._settings)

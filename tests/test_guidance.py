@@ -240,3 +240,14 @@ async def test_an_unknown_call_option_names_the_calls(twin: Twin) -> None:
         "stream()/complete() got unexpected keyword argument(s) 'temperature'; its options "
         "are: bot_id, chat_id, context_id, custom_id, nonce, session_id, stream"
     )
+
+
+@pytest.mark.parametrize("twin", BOTH, ids=str)
+async def test_an_unknown_from_page_option_names_from_page(twin: Twin) -> None:
+    with pytest.raises(TypeError) as info:
+        await twin.from_page("http://127.0.0.1:9/chatbot/", temperature=0.1)
+    name = "AsyncClient" if twin.is_async else "Client"
+    assert str(info.value).startswith(
+        f"{name}.from_page() got unexpected keyword argument(s) 'temperature'; "
+        "its options are: base_url, bot_id,"
+    )
