@@ -964,3 +964,35 @@ def test_hints_are_in_the_words_of_the_command_line(
     result = run("chat", *where, "--nonce", server.nonce, *front_end(use_async), "Hi")
     assert result.returncode == 1
     assert result.stderr == f"opchatgpts-compat: error: {message.format(base=base)}\n"
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_json_tells_a_cancelled_reply_and_the_chat_goes_on(server: Server, use_async: bool) -> None:
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    args = [*site(server), *front_end(use_async), "--json", "--bot-id", "fault-slow"]
+    process = subprocess.Popen(
+        [*CLI_WITH_SIGINT, "chat", *args],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    try:
+        assert process.stdout is not None
+        os.write(master, b"Hi\n")
+        first = process.stdout.readline()  # the first token; the next is 60 s away
+        process.send_signal(signal.SIGINT)
+        second = process.stdout.readline()
+        os.write(master, b"\x04")  # Ctrl-D at the prompt: the chat was still on
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert process.returncode == 0
+    assert first == '{"chunk": "Hello!"}\n'
+    assert json.loads(second) == {
+        "error": {"type": "Cancelled", "message": "the reply was cancelled (Ctrl-C)"}
+    }
+    assert out == ""
+    assert err == f"{PROMPT}[cancelled]\n> \n"
