@@ -7,9 +7,16 @@
     echo "Hello" | opchatgpts-compat chat --local --json
     opchatgpts-compat serve --port 8080
 
-Exit codes: 0 ok, 1 the site failed or the stream broke, 2 usage error, 130
-interrupted (Ctrl-C; the connection is closed first).  Errors are one line on
-stderr; ``--debug`` adds the traceback and the library's debug log.
+Exit codes: 0 ok, 1 the site failed, the stream broke, stdout was closed (piped
+into ``head``) or ``serve`` cannot listen, 2 usage error, 130 interrupted (Ctrl-C;
+the connection is closed first).  Errors are one line on stderr (and, with
+``--json``, a ``{"error": ...}`` line on stdout); ``--debug`` adds the traceback
+and the library's debug log.  No input ends in a traceback without ``--debug``.
+
+Interactive chat (a terminal, no MESSAGE) edits lines and keeps their history
+with ``readline`` where the platform has it.  Ctrl-C during a reply cancels it
+(its connection is closed, the turn is left out of the conversation) and
+returns to the prompt; Ctrl-C or Ctrl-D at the prompt leaves.
 
 This module is the only one that prints.  ``aiohttp`` is imported only for
 ``--async``, ``--local`` and ``serve``.  Status lines (``live`` frames that are
@@ -22,8 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -40,8 +49,9 @@ from typing import (
     TypeVar,
 )
 
-from ._exceptions import OpchatgptsError
+from ._exceptions import HTTPStatusError, OpchatgptsError, ServerError
 from ._models import Reply, StatusEvent
+from ._protocol import DEFAULT_SITE_HINT, _default_origin
 from ._request import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
 from ._sync import Client, Conversation
 from ._version import __version__
@@ -59,8 +69,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES = (
-    "Exit codes: 0 ok, 1 the site failed or the stream broke, 2 usage error, "
-    "130 interrupted (Ctrl-C)."
+    "Exit codes: 0 ok, 1 the site failed, the stream broke, stdout was closed or "
+    "serve cannot listen, 2 usage error, 130 interrupted (Ctrl-C)."
 )
 
 #: Seconds between the tokens of the embedded server started by ``--local``:
@@ -76,6 +86,14 @@ T = TypeVar("T")
 
 class UsageError(Exception):
     """Bad input on the command line: exit code 2."""
+
+
+class Failed(Exception):
+    """A failure of the command's own (``serve`` cannot listen): exit code 1."""
+
+
+class OutputClosed(Exception):
+    """stdout was closed by its reader (``... | head``): exit code 1, quietly."""
 
 
 # -- arguments -----------------------------------------------------------------------
@@ -211,9 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    # One rule and one message for -1, 0, inf and nan, as the library's.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds: {text!r}")
     return value
 
 
@@ -246,6 +268,8 @@ class Printer:
     Status lines (``live`` frames that are not reply text, e.g. AI Engine 3.x's
     "Generating response...") go to ``err`` as ``[subtype] text``, never into
     the reply on ``out``; with ``--json`` they are objects on ``out``, in order.
+    Once ``out`` is closed by its reader, every write raises :class:`OutputClosed`
+    and nothing more is written to it.
     """
 
     def __init__(self, out: TextIO, err: TextIO, *, as_json: bool) -> None:
@@ -253,6 +277,7 @@ class Printer:
         self.err = err
         self.as_json = as_json
         self.open_line = False
+        self.closed = False
 
     def chunk(self, text: str) -> None:
         if self.as_json:
@@ -260,8 +285,7 @@ class Printer:
         else:
             # Set first: a Ctrl-C during the write still ends the line.
             self.open_line = not text.endswith("\n")
-            self.out.write(text)
-            self.out.flush()
+            self._write(text)
 
     def status(self, event: StatusEvent) -> None:
         if self.as_json:
@@ -276,16 +300,29 @@ class Printer:
         else:
             self.end_line()
 
+    def error(self, kind: str, message: str) -> None:
+        """With ``--json``: the error as a line on ``out`` too, for its reader."""
+        if self.as_json and not self.closed:
+            self._line({"error": {"type": kind, "message": message}})
+
     def end_line(self) -> None:
         """End a reply cut short, so what follows starts on its own line."""
-        if self.open_line:
-            self.out.write("\n")
-            self.out.flush()
+        if self.open_line and not self.closed:
             self.open_line = False
+            self._write("\n")
 
     def _line(self, value: Dict[str, Any]) -> None:
-        self.out.write(json.dumps(value, ensure_ascii=False) + "\n")
-        self.out.flush()
+        self._write(json.dumps(value, ensure_ascii=False) + "\n")
+
+    def _write(self, text: str) -> None:
+        if self.closed:
+            raise OutputClosed
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            raise OutputClosed from None
 
 
 # -- chat ------------------------------------------------------------------------------
@@ -417,6 +454,10 @@ class EventLoop:
                     self._loop.run_until_complete(task)
             elif not task.cancelled():
                 task.exception()  # retrieved: no "exception was never retrieved" log
+            # A transport closes its socket on the loop's next turn: take it
+            # now (the Ctrl-C may have ended the task itself, the loop with it),
+            # not at the next turn of an interactive chat.
+            self._loop.run_until_complete(asyncio.sleep(0))
             raise
 
     def close(self) -> None:
@@ -453,6 +494,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
     if args.bot_id is not None:
         options["bot_id"] = args.bot_id
     if not args.local:
+        options.setdefault("base_url", DEFAULT_BASE_URL)
         yield Target(options)
         return
     from .server import Server
@@ -464,7 +506,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
         yield Target(options)
 
 
-def run_chat(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+def run_chat(args: argparse.Namespace, stdin: TextIO, printer: Printer) -> int:
     _check_chat_args(args)
     message = args.message
     interactive = False
@@ -472,10 +514,9 @@ def run_chat(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
         if stdin.isatty():
             interactive = True
         else:
-            message = stdin.read()
+            message = _read_all(stdin)
     if not interactive and not (message or "").strip():
         raise UsageError("the message is empty")
-    printer = Printer(stdout, stderr, as_json=args.json)
     try:
         with _target(args) as target:
             kind = AsyncChat if args.use_async else SyncChat
@@ -487,25 +528,87 @@ def run_chat(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
                 if not interactive:
                     chat.send(message)
                     return EXIT_OK
-                return _interactive(chat, stdin, stderr)
+                return _interactive(chat, Prompt(stdin, printer.out, printer.err), args)
     finally:
         printer.end_line()
 
 
-def _interactive(chat: Chat, stdin: TextIO, stderr: TextIO) -> int:
-    stderr.write("Chatting; an empty line or Ctrl-D ends the conversation.\n")
+def _read_all(stdin: TextIO) -> str:
+    """The message piped to stdin, which must be UTF-8 (whatever the locale says)."""
+    data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"stdin is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+class Prompt:
+    """Reads the lines typed at an interactive chat.
+
+    With a terminal on both stdin and stdout, ``input()`` reads them, so that
+    ``readline`` (imported when the platform has it) edits lines and recalls
+    earlier ones with the arrow keys.  Otherwise the prompt goes to stderr and
+    stdout keeps only the replies.
+    """
+
+    def __init__(self, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> None:
+        self.stdin = stdin
+        self.stderr = stderr
+        self.edited = stdin.isatty() and stdout.isatty()
+        if self.edited:
+            with contextlib.suppress(ImportError):  # not on Windows, nor every build
+                import readline  # noqa: F401  (input() uses it once imported)
+
+    def read(self, prompt: str) -> str:
+        """The next line, without its newline.
+
+        Raises:
+            EOFError: Ctrl-D (the end of input).
+            KeyboardInterrupt: Ctrl-C.
+            UnicodeDecodeError: the line is not text in the terminal's encoding.
+        """
+        if self.edited:
+            return input(prompt)
+        self.stderr.write(prompt)
+        self.stderr.flush()
+        stdin = self.stdin
+        # Bytes, decoded here: a bad line is consumed, never read again.
+        line = stdin.buffer.readline() if hasattr(stdin, "buffer") else stdin.readline().encode()
+        if not line:
+            raise EOFError
+        return line.decode("utf-8").rstrip("\r\n")
+
+
+def _interactive(chat: Chat, prompt: Prompt, args: argparse.Namespace) -> int:
+    stderr = chat.printer.err
+    stderr.write(
+        "Chatting; an empty line or Ctrl-D ends the conversation, Ctrl-C cancels a reply.\n"
+    )
     while True:
-        stderr.write("> ")
-        stderr.flush()
-        line = stdin.readline()
-        if not line or not line.strip():
-            stderr.write("\n" if not line else "")
+        try:
+            line = prompt.read("> ")
+        except EOFError:
+            stderr.write("\n")
+            return EXIT_OK
+        except KeyboardInterrupt:
+            stderr.write("\n")  # the message that follows gets its own line
+            raise
+        except UnicodeDecodeError:
+            _report(chat.printer, "UsageError", "that line is not UTF-8 text; type it again")
+            continue
+        if not line.strip():
             return EXIT_OK
         try:
             chat.send(line.strip())
+        except KeyboardInterrupt:  # the reply is cancelled, the chat goes on
+            chat.printer.end_line()
+            stderr.write("[cancelled]\n")
+            chat.printer.error("Cancelled", "the reply was cancelled (Ctrl-C)")
         except OpchatgptsError as exc:  # the conversation goes on without this turn
             chat.printer.end_line()
-            _error(stderr, exc)
+            _report(chat.printer, type(exc).__name__, _in_cli_words(args, exc))
 
 
 # -- serve -----------------------------------------------------------------------------
@@ -542,19 +645,60 @@ def run_serve(args: argparse.Namespace, stdout: TextIO) -> int:
 
     try:
         asyncio.run(serve())
-    except OSError as exc:  # the address is taken, or cannot be bound
-        raise UsageError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        ) from exc
+    except OSError as exc:  # the address is taken, or cannot be bound: not a usage error
+        hint = "; is another server on it?  --port 0 takes a free port" if _in_use(exc) else ""
+        # asyncio's strerror repeats the address: the errno's own text is enough.
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        reason = reason[:1].lower() + reason[1:]
+        raise Failed(f"cannot listen on {args.host}:{args.port}: {reason}{hint}") from exc
     return EXIT_OK
+
+
+def _in_use(exc: OSError) -> bool:
+    return exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", None))
 
 
 # -- main ------------------------------------------------------------------------------
 
 
-def _error(stderr: TextIO, error: BaseException) -> None:
-    stderr.write(f"{PROG}: error: {error}\n")
-    stderr.flush()
+def _report(printer: Printer, kind: str, message: str, command: str = "") -> None:
+    """An error: a line on stderr and, with ``--json``, an ``{"error": ...}`` line on stdout."""
+    with contextlib.suppress(BrokenPipeError):  # stderr's reader may be gone too
+        printer.err.write(f"{PROG}{command}: error: {message}\n")
+        printer.err.flush()
+    with contextlib.suppress(OutputClosed):
+        printer.error(kind, message)
+
+
+#: The library's hints, said in options of the command line.
+_CLI_WORDS = (
+    ("is base_url the WordPress", "is --base-url the WordPress"),
+    ("use Client.from_page(url)", "use --page URL"),
+    ("Client.from_page(url) takes it", "--page URL takes it"),
+)
+
+
+def _in_cli_words(args: argparse.Namespace, error: OpchatgptsError) -> str:
+    """The error's message, its hints said in options of the command line."""
+    message = _default_site_hint(args, error)
+    if isinstance(error, (HTTPStatusError, ServerError)):
+        for library, cli in _CLI_WORDS:
+            message = message.replace(library, cli)
+    return message
+
+
+def _default_site_hint(args: argparse.Namespace, error: OpchatgptsError) -> str:
+    """The library's hint for the dead default site, said in options of the command line."""
+    message = str(error)
+    origin = _default_origin()
+    library = DEFAULT_SITE_HINT.format(origin=origin)
+    if args.base_url is None and not args.local and message.endswith(library):
+        return message[: -len(library)] + (
+            f"; {origin}, the default site, is no longer online: try --local (a "
+            "built-in site), --page URL (a page showing an AI Engine chatbot) or "
+            "--base-url URL (a WordPress site running AI Engine)"
+        )
+    return message
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -573,27 +717,62 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     package.addHandler(handler)
     if debug:
         package.setLevel(logging.DEBUG)
+    printer = Printer(stdout, stderr, as_json=getattr(args, "json", False))
     try:
         if args.command == "serve":
             return run_serve(args, stdout)
-        return run_chat(args, stdin, stdout, stderr)
-    except UsageError as exc:
-        if debug:
-            traceback.print_exc(file=stderr)
-        stderr.write(f"{PROG} {args.command}: error: {exc}\n")
-        return EXIT_USAGE
-    except OpchatgptsError as exc:
-        if debug:
-            traceback.print_exc(file=stderr)
-        _error(stderr, exc)
+        return run_chat(args, stdin, printer)
+    except (OutputClosed, BrokenPipeError):
+        # The reader of stdout (or of stderr, with 2>&1) left: the connection
+        # is closed already; say nothing more.  Python's advice for SIGPIPE:
+        # point the stream at devnull, so that flushing it at exit raises
+        # nothing either.
+        for stream in (stdout, stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                _to_devnull(stream)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except (Exception, KeyboardInterrupt) as exc:
         if debug:
             traceback.print_exc(file=stderr)
-        stderr.write(f"{PROG}: interrupted\n")
-        return EXIT_INTERRUPTED
+        if isinstance(exc, UsageError):
+            _report(printer, "UsageError", str(exc), f" {args.command}")
+            return EXIT_USAGE
+        if isinstance(exc, OpchatgptsError):
+            _report(printer, type(exc).__name__, _in_cli_words(args, exc))
+            return EXIT_FAILED
+        if isinstance(exc, Failed):
+            _report(printer, "Failed", str(exc), f" {args.command}")
+            return EXIT_FAILED
+        if isinstance(exc, KeyboardInterrupt):
+            _report_interrupt(printer)
+            return EXIT_INTERRUPTED
+        # A bug of ours, or of a library: one line (its text could hold a
+        # secret), the traceback with --debug.
+        _report(
+            printer,
+            type(exc).__name__,
+            f"unexpected {type(exc).__name__}; --debug shows the traceback",
+        )
+        return EXIT_FAILED
     finally:
         package.removeHandler(handler)
+
+
+def _to_devnull(stream: TextIO) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
+def _report_interrupt(printer: Printer) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        printer.err.write(f"{PROG}: interrupted\n")
+        printer.err.flush()
+    with contextlib.suppress(OutputClosed):
+        printer.error("Interrupted", "interrupted (Ctrl-C)")
 
 
 if __name__ == "__main__":

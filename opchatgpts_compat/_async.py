@@ -38,7 +38,14 @@ import aiohttp
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
 from ._models import Reply, StatusEvent
-from ._protocol import ERROR_READ_LIMIT, Failure, ReplyParser, proxy_status_error, transport_error
+from ._protocol import (
+    ERROR_READ_LIMIT,
+    Failure,
+    ReplyParser,
+    connect_cause,
+    proxy_status_error,
+    transport_error,
+)
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -46,6 +53,9 @@ from ._request import (
     Settings,
     build_request,
     build_settings,
+    check_options,
+    client_options,
+    redact_url,
 )
 from ._site import (
     Fetch,
@@ -111,6 +121,7 @@ class AsyncClient:
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError("session must be an aiohttp.ClientSession")
+        check_options("AsyncClient()", options, client_options())
         self._settings = build_settings(
             base_url=base_url, proxy=proxy, timeout=timeout, headers=headers, **options
         )
@@ -139,6 +150,7 @@ class AsyncClient:
             HTTPStatusError: the page's status is not 2xx.
             OpchatgptsError: no chatbot (with that id) on the page, which is named.
         """
+        check_options(f"{cls.__name__}.from_page()", options, client_options())
         client = cls(**page_client_options(url, options))
         try:
             fetch, status, content_type, body = await client._fetch(
@@ -476,6 +488,8 @@ class AsyncStream:
             max_event_size=settings.max_event_size,
             location=response.headers.get("Location"),
             proxy=settings.redacted_proxy,
+            url=redact_url(settings.url),
+            bot_id=settings.custom_id or settings.bot_id,
         )
 
     async def _post(self, request: PreparedRequest) -> aiohttp.ClientResponse:
@@ -595,13 +609,17 @@ def _mapped(
         if isinstance(exc, aiohttp.ClientHttpProxyError):
             error: OpchatgptsError = proxy_status_error(exc.status, settings.redacted_proxy)
         else:
+            kind = _failure_kind(exc)
+            if kind == Failure.CONNECT and settings.proxy:
+                kind = Failure.PROXY  # through a proxy, the client connects only to it
             error = transport_error(
-                _failure_kind(exc),
+                kind,
                 origin=settings.origin,
                 timeout=settings.timeout,
                 proxy=settings.redacted_proxy,
                 started=started,
                 partial=parser.partial if parser is not None else "",
+                cause=connect_cause(exc),
             )
         logger.debug("%s: %s", type(exc).__name__, error)
         raise error from exc

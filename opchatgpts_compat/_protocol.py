@@ -24,8 +24,10 @@ The rules (API.md section 5, PROTOCOL.md section 3):
 from __future__ import annotations
 
 import json
+import socket
 from http import HTTPStatus
 from typing import Any, Callable, Dict, List, NoReturn, Optional
+from urllib.parse import urlsplit
 
 from ._exceptions import (
     BrokenLineError,
@@ -39,7 +41,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import Event, Reply, StatusEvent
-from ._request import redact_url
+from ._request import DEFAULT_BASE_URL, DEFAULT_BOT_ID, redact_url
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 
 __all__ = ["ReplyParser", "Failure", "transport_error", "proxy_status_error", "ERROR_BODY_LIMIT"]
@@ -90,6 +92,8 @@ class ReplyParser:
         location: Optional[str] = None,
         proxy: Optional[str] = None,
         fast_path: Optional[bool] = None,
+        url: Optional[str] = None,
+        bot_id: Optional[str] = None,
     ) -> None:
         """Args:
         status_code, content_type: of the answer.
@@ -100,12 +104,17 @@ class ReplyParser:
             :data:`FAST_PATH`); ``False`` sends every byte through the WHATWG
             decoder and every frame through its own ``json.loads``.  The
             chunks, the reply and the errors are the same either way.
+        url: the URL the request went to, already redacted: named in a 404's error.
+        bot_id: the bot id (or custom id) sent when it is not the default:
+            AI Engine's "Sorry, your query has been rejected." then names it.
         """
         self.status_code = status_code
         self.content_type = content_type
         self.max_event_size = max_event_size
         self.location = location
         self.proxy = proxy
+        self.url = url
+        self.bot_id = bot_id
         self.done = False
         self.reply: Optional[Reply] = None
         self.statuses: List[StatusEvent] = []
@@ -370,7 +379,7 @@ class ReplyParser:
                 return
             if not isinstance(message, str):
                 message = json.dumps(message, ensure_ascii=False)
-            raise ServerError(message)
+            raise self._server_error(message)
 
     def _keep_all(self, texts: List[str]) -> None:
         chunks = self._chunks
@@ -406,7 +415,7 @@ class ReplyParser:
             message = answer.get("message")
             if not isinstance(message, str) or not message:
                 message = GENERIC_SERVER_ERROR
-            raise ServerError(message)
+            raise self._server_error(message)
         reply = answer.get("reply")
         usage = answer.get("usage")
         images = answer.get("images")
@@ -440,10 +449,22 @@ class ReplyParser:
 
     # -- failures -----------------------------------------------------------------
 
+    def _hint(self, site_message: str) -> str:
+        if site_message == REJECTED_MESSAGE and self.bot_id not in (None, DEFAULT_BOT_ID):
+            return REJECTED_HINT.format(bot_id=self.bot_id)
+        return ""
+
+    def _server_error(self, message: str) -> ServerError:
+        error = ServerError(message + self._hint(message))
+        error.message = message
+        return error
+
     def _raise_status(self) -> NoReturn:
         status = self.status_code
         body = b"".join(self._body)
         message = _status_line(status)
+        if status == 404 and self.url:
+            message = f"{message} from {self.url}"
         shown = body[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
         if status == 407 and self.proxy:
             # Plain http:// through a proxy: the 407 is the proxy's, as a refused
@@ -469,7 +490,7 @@ class ReplyParser:
                 code = answer["code"]
             if answer.get("success") is False and site_message:
                 raise RejectedError(
-                    f"{message}: {site_message}",
+                    f"{message}: {site_message}{self._hint(site_message)}",
                     site_message=site_message,
                     status_code=status,
                     body=shown,
@@ -478,6 +499,8 @@ class ReplyParser:
             message = f"{message}: {site_message}"
         if code:
             message = f"{message} ({code})"
+        if status == 404 and self.url:
+            message += NOT_FOUND_HINT
         raise HTTPStatusError(message, status_code=status, body=shown, code=code)
 
 
@@ -495,6 +518,56 @@ class Failure:
     LOST = "lost"
 
 
+class Cause:
+    """Why connecting failed, when the front end can tell (to the site or the proxy)."""
+
+    REFUSED = "refused"
+    UNRESOLVED = "unresolved"
+
+
+def connect_cause(exc: BaseException) -> Optional[str]:
+    """The :class:`Cause` of a failure to connect, found in ``exc``'s chain, if any.
+
+    Both front ends' errors wrap the socket's (``ConnectionRefusedError``,
+    ``socket.gaierror``) in their causes, arguments, ``reason`` or ``os_error``.
+    """
+    stack: List[object] = [exc]
+    seen = set()
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return Cause.REFUSED
+        if isinstance(current, socket.gaierror):
+            return Cause.UNRESOLVED
+        stack.extend(current.args)
+        for name in ("reason", "os_error", "__cause__", "__context__"):
+            stack.append(getattr(current, name, None))
+    return None
+
+
+#: What the connect errors to the default site (opchatgpts.net, gone) add.
+DEFAULT_SITE_HINT = (
+    "; {origin}, the default site, is no longer online: pass base_url= (a WordPress "
+    "site running AI Engine) or use Client.from_page(url) with a page showing its chatbot"
+)
+#: What a 404 from the endpoint adds.
+NOT_FOUND_HINT = (
+    "; is base_url the WordPress site's root, with the path it lives under (e.g. "
+    "https://example.org/blog), and not a page?  For a page showing the chatbot, "
+    "use Client.from_page(url)"
+)
+#: AI Engine's answer to an unknown bot id (2.x), and to a message it refuses.
+REJECTED_MESSAGE = "Sorry, your query has been rejected."
+#: What that answer adds when a bot id other than the default was sent.
+REJECTED_HINT = (
+    " (AI Engine answers this to an unknown bot id, or a message it refuses: "
+    "is the bot id {bot_id!r} right?  Client.from_page(url) takes it from the page)"
+)
+
+
 def transport_error(
     kind: str,
     *,
@@ -503,6 +576,7 @@ def transport_error(
     proxy: Optional[str] = None,
     started: bool = False,
     partial: str = "",
+    cause: Optional[str] = None,
 ) -> OpchatgptsError:
     """The contract's exception for a transport failure.
 
@@ -514,25 +588,50 @@ def transport_error(
         started: the answer's headers had arrived (a cut is then an
             :class:`IncompleteStreamError`).
         partial: the reply text received so far.
+        cause: a :class:`Cause` of a ``CONNECT`` or ``PROXY`` failure, if known.
     """
     via = f" through the proxy {proxy}" if proxy else ""
+    hint = ""
+    if kind in _CONNECT_KINDS and not proxy and origin == _default_origin():
+        hint = DEFAULT_SITE_HINT.format(origin=origin)
     error: OpchatgptsError
     if kind == Failure.READ_TIMEOUT:
         error = StreamTimeoutError(f"No new bytes from {origin} for {timeout:g} s")
     elif kind == Failure.CONNECT_TIMEOUT:
-        error = StreamTimeoutError(f"Connecting to {origin}{via} took more than {timeout:g} s")
+        error = StreamTimeoutError(
+            f"Connecting to {origin}{via} took more than {timeout:g} s{hint}"
+        )
     elif kind == Failure.LOST and started:
         error = IncompleteStreamError(f"The connection to {origin} was lost before the end frame")
     elif kind == Failure.LOST:
         error = TransportError(f"The connection to {origin}{via} was closed before an answer")
     elif kind == Failure.PROXY:
-        error = TransportError(f"The proxy {proxy} failed to connect to {origin}")
+        # The proxy itself cannot be reached; a proxy that cannot reach the
+        # site answers the tunnel with a status (see proxy_status_error).
+        error = TransportError(f"Cannot connect to the proxy {proxy}{_cause(cause, proxy)}")
     elif kind == Failure.TLS:
-        error = TransportError(f"TLS with {origin}{via} failed")
+        error = TransportError(f"TLS with {origin}{via} failed{hint}")
     else:
-        error = TransportError(f"Cannot connect to {origin}{via}")
+        error = TransportError(f"Cannot connect to {origin}{via}{_cause(cause, origin)}{hint}")
     error.partial = partial
     return error
+
+
+_CONNECT_KINDS = (Failure.CONNECT, Failure.CONNECT_TIMEOUT, Failure.TLS)
+
+
+def _default_origin() -> str:
+    parts = urlsplit(DEFAULT_BASE_URL)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cause(cause: Optional[str], url: Optional[str]) -> str:
+    if cause == Cause.REFUSED:
+        return ": connection refused (nothing listens on that port)"
+    if cause == Cause.UNRESOLVED:
+        host = urlsplit(url or "").hostname or url
+        return f": the name {host} does not resolve (DNS)"
+    return ""
 
 
 def _shown_location(location: str) -> str:

@@ -12,8 +12,8 @@ import math
 import os
 import random
 import string
-from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 from ._sse import DEFAULT_MAX_EVENT_SIZE
@@ -31,6 +31,7 @@ __all__ = [
     "build_payload",
     "build_turn_request",
     "check_http_url",
+    "check_options",
     "check_messages",
     "check_text",
     "on_origin_of",
@@ -199,9 +200,7 @@ class Settings:
         """These settings with per-call ``options`` validated and applied."""
         if not options:
             return self
-        unknown = set(options) - CALL_OPTIONS
-        if unknown:
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        check_options("stream()/complete()", options, CALL_OPTIONS)
         return _validated(replace(self, **options))
 
     def evolve(self, **changes: Any) -> Settings:
@@ -225,6 +224,29 @@ class PreparedRequest:
             for name, value in self.headers.items()
         }
         return f"PreparedRequest(url={self.url!r}, headers={shown!r}, chat_id={self.chat_id!r})"
+
+
+def client_options() -> Tuple[str, ...]:
+    """The keyword options of ``Client()`` and ``AsyncClient()``."""
+    return ("session", *(option.name for option in fields(Settings)))
+
+
+def check_options(owner: str, options: Iterable[str], accepted: Iterable[str]) -> None:
+    """A TypeError naming ``owner`` and its options if ``options`` has a name it does not take.
+
+    Args:
+        owner: the public callable, as the user wrote it (``"Client()"``).
+        options: the keyword arguments given.
+        accepted: the keyword arguments ``owner`` takes.
+    """
+    known = set(accepted)
+    unknown = sorted(name for name in options if name not in known)
+    if unknown:
+        given = ", ".join(repr(name) for name in unknown)
+        raise TypeError(
+            f"{owner} got unexpected keyword argument(s) {given}; "
+            f"its options are: {', '.join(sorted(known))}"
+        )
 
 
 def build_settings(

@@ -39,7 +39,14 @@ import urllib3.exceptions
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
 from ._models import Reply, StatusEvent
-from ._protocol import ERROR_READ_LIMIT, Failure, ReplyParser, proxy_status_error, transport_error
+from ._protocol import (
+    ERROR_READ_LIMIT,
+    Failure,
+    ReplyParser,
+    connect_cause,
+    proxy_status_error,
+    transport_error,
+)
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -47,6 +54,9 @@ from ._request import (
     Settings,
     build_request,
     build_settings,
+    check_options,
+    client_options,
+    redact_url,
 )
 from ._site import (
     Fetch,
@@ -112,6 +122,7 @@ class Client:
     ) -> None:
         if session is not None and not isinstance(session, requests.Session):
             raise TypeError("session must be a requests.Session")
+        check_options("Client()", options, client_options())
         self._settings = build_settings(
             base_url=base_url, proxy=proxy, timeout=timeout, headers=headers, **options
         )
@@ -140,6 +151,7 @@ class Client:
             HTTPStatusError: the page's status is not 2xx.
             OpchatgptsError: no chatbot (with that id) on the page, which is named.
         """
+        check_options(f"{cls.__name__}.from_page()", options, client_options())
         client = cls(**page_client_options(url, options))
         try:
             fetch, status, content_type, body = client._fetch(
@@ -476,6 +488,8 @@ class Stream:
             max_event_size=settings.max_event_size,
             location=response.headers.get("Location"),
             proxy=settings.redacted_proxy,
+            url=redact_url(settings.url),
+            bot_id=settings.custom_id or settings.bot_id,
         )
 
     def _post(self, request: PreparedRequest) -> requests.Response:
@@ -591,6 +605,8 @@ def _mapped(
         raise
     except Exception as exc:
         kind = _failure_kind(exc)
+        if kind == Failure.CONNECT and settings.proxy:
+            kind = Failure.PROXY  # through a proxy, the client connects only to it
         partial = parser.partial if parser is not None else ""
         status = _tunnel_status(exc) if kind == Failure.PROXY else None
         if status is not None:
@@ -603,6 +619,7 @@ def _mapped(
                 proxy=settings.redacted_proxy,
                 started=started,
                 partial=partial,
+                cause=connect_cause(exc),
             )
         logger.debug("%s: %s", type(exc).__name__, error)
         raise error from exc

@@ -10,6 +10,7 @@ from aiohttp import ClientResponse
 from cases import Case
 from twin import Outcome
 
+from opchatgpts_compat._protocol import NOT_FOUND_HINT
 from opchatgpts_compat.core import ReplyParser
 
 
@@ -34,12 +35,13 @@ def run_core(case: Case, pieces: Iterable[bytes]) -> Outcome:
     return Outcome(chunks, parser.reply, parser.error, list(parser.statuses))
 
 
-def check(case: Case, outcome: Outcome, *, front_end: bool = False) -> None:
+def check(case: Case, outcome: Outcome, *, front_end: bool = False, url: str = "") -> None:
     """Assert ``outcome`` is exactly what ``case`` says.
 
     Args:
         front_end: the run went through a front end, so an error must chain
             nothing (protocol errors come from the core, not from a library).
+        url: the submit URL the front end posted to: a 404 names it.
     """
     assert outcome.chunks == list(case.chunks)
     assert len(outcome.statuses) == case.statuses
@@ -54,6 +56,10 @@ def check(case: Case, outcome: Outcome, *, front_end: bool = False) -> None:
     assert type(error) is case.error, f"{type(error).__name__}: {error}"
     if front_end and case.nonce_rejection:
         assert str(error).startswith(f"{case.message}; no nonce from start_session or ")
+    elif front_end and case.status == 404:
+        status = "HTTP 404 Not Found"
+        message = case.message.replace(status, f"{status} from {url}", 1)
+        assert str(error) == message + NOT_FOUND_HINT
     else:
         assert str(error) == case.message
     assert error.partial == "".join(case.chunks)

@@ -64,7 +64,7 @@ def test_sync_with_responses(case: Case) -> None:
             content_type=case.content_type,
         )
     with Client(BASE) as client:
-        check(case, asyncio.run(SYNC.stream(client)), front_end=True)
+        check(case, asyncio.run(SYNC.stream(client)), front_end=True, url=BASE + SUBMIT)
     assert responses.calls[0].request.url == BASE + SUBMIT
     assert len(responses.calls) > 1 if case.nonce_rejection else len(responses.calls) == 1
 
@@ -84,16 +84,18 @@ async def test_async_with_aioresponses(case: Case) -> None:
                 repeat=True,
             )
         async with AsyncClient(BASE) as client:
-            check(case, await ASYNC.stream(client), front_end=True)
+            check(case, await ASYNC.stream(client), front_end=True, url=BASE + SUBMIT)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
 def test_sync_on_a_real_server(case: Case, live_server: LiveServer, fast_path: bool) -> None:
-    with Client(live_server.case_url(case)) as client:
-        check(case, asyncio.run(SYNC.stream(client)), front_end=True)
+    base = live_server.case_url(case)
+    with Client(base) as client:
+        check(case, asyncio.run(SYNC.stream(client)), front_end=True, url=base + SUBMIT)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
 async def test_async_on_a_real_server(case: Case, live_server: LiveServer, fast_path: bool) -> None:
-    async with AsyncClient(live_server.case_url(case)) as client:
-        check(case, await ASYNC.stream(client), front_end=True)
+    base = live_server.case_url(case)
+    async with AsyncClient(base) as client:
+        check(case, await ASYNC.stream(client), front_end=True, url=base + SUBMIT)

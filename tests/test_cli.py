@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator, List, Sequence
 
@@ -30,7 +33,7 @@ CLI_WITH_SIGINT = [
 ]
 
 ERROR_LINE = re.compile(r"opchatgpts-compat( chat| serve)?: error: [^\n]+\n")
-PROMPT = "Chatting; an empty line or Ctrl-D ends the conversation.\n> "
+PROMPT = "Chatting; an empty line or Ctrl-D ends the conversation, Ctrl-C cancels a reply.\n> "
 STATUS_LINE = f"[status] {STATUS_LABEL}\n"
 HELLO = 'Hello! You said "Hello". Tell me more, and I will remember it.\n'
 
@@ -371,7 +374,10 @@ def test_connection_refused_exits_1() -> None:
         base_url = gone.base_url
     result = run("chat", "--base-url", base_url, "Hi")
     assert result.returncode == 1
-    assert result.stderr == f"opchatgpts-compat: error: Cannot connect to {base_url}\n"
+    assert result.stderr == (
+        f"opchatgpts-compat: error: Cannot connect to {base_url}: "
+        "connection refused (nothing listens on that port)\n"
+    )
 
 
 def test_debug_shows_the_traceback(server: Server) -> None:
@@ -412,10 +418,14 @@ def test_usage_errors_exit_2(args: List[str], stdin: str, message: str) -> None:
     assert message in result.stderr
 
 
-def test_serve_on_a_taken_port_exits_2(server: Server) -> None:
+def test_serve_on_a_taken_port_exits_1(server: Server) -> None:
+    # Not a usage error: the same command works once the port is free.
     result = run("serve", "--port", str(server.port))
-    assert result.returncode == 2
-    assert ERROR_LINE.fullmatch(result.stderr), result.stderr
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"opchatgpts-compat serve: error: cannot listen on 127.0.0.1:{server.port}: "
+        "address already in use; is another server on it?  --port 0 takes a free port\n"
+    )
 
 
 @pytest.mark.parametrize("command", [[], ["chat"], ["serve"]])
@@ -581,7 +591,7 @@ def test_ctrl_c_at_the_prompt_exits_130(server: Server, use_async: bool, typed: 
     assert process.returncode == 130
     assert [reply[:6] for reply in replies] == [b"Hello!"] * len(typed)
     assert out == b""
-    assert err == b"opchatgpts-compat: interrupted\n"
+    assert err == b"\nopchatgpts-compat: interrupted\n"  # from a new line
 
 
 # -- serve -----------------------------------------------------------------------------
@@ -660,3 +670,349 @@ def test_the_flavors_are_the_servers() -> None:
     from opchatgpts_compat import __main__, server
 
     assert __main__.FLAVORS == server.FLAVORS
+
+
+# -- a closed stdout, bad stdin, every error without a traceback (issue 10) ------------
+
+#: 20,000 tokens of 10 characters: more than a pipe holds, so the command is
+#: still writing when the reader leaves, whatever the timing.
+LONG_REPLY = ["0123456789"] * 20_000
+
+
+@pytest.fixture(scope="module")
+def long_site() -> Iterator[Server]:
+    with Server(bots={"default": lambda messages: LONG_REPLY}) as server:
+        yield server
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("head", [["-1"], ["-c", "5"]], ids=["lines", "bytes"])
+def test_a_closed_pipe_ends_quietly(long_site: Server, use_async: bool, head: List[str]) -> None:
+    # chat ... --json | head -1, and chat ... | head -c 5
+    if shutil.which("head") is None:
+        pytest.skip("no head command")
+    as_json = ["--json"] if head == ["-1"] else []
+    chat = subprocess.Popen(
+        [*CLI, "chat", *site(long_site), *front_end(use_async), *as_json, "Hi"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert chat.stdout is not None and chat.stderr is not None
+    with chat, chat.stderr:
+        reader = subprocess.Popen(["head", *head], stdin=chat.stdout, stdout=subprocess.PIPE)
+        chat.stdout.close()  # head holds the only reading end
+        shown, _ = reader.communicate(timeout=60)
+        err = chat.stderr.read()
+        assert chat.wait(timeout=60) == 1
+    assert err == b""
+    assert shown == (b'{"chunk": "0123456789"}\n' if as_json else b"01234")
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_stdin_that_is_not_utf8_is_a_usage_error(use_async: bool) -> None:
+    result = subprocess.run(
+        [*CLI, "chat", "--local", *front_end(use_async)],
+        input=b"Hi \xff there",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert result.stderr == (
+        b"opchatgpts-compat chat: error: stdin is not UTF-8 text (byte 0xff at offset 3)\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "inf", "nan"])
+def test_one_timeout_rule(value: str) -> None:
+    result = run("chat", "--local", "--timeout", value, "Hi")
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "opchatgpts-compat chat: error: argument --timeout: "
+        f"must be a positive, finite number of seconds: {value!r}\n"
+    )
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("bot_id", "kind", "message"),
+    [
+        ("fault-error", "ServerError", "From OpenAI: Error : The server had an error"),
+        ("fault-html", "IncompleteStreamError", "The answer has no events"),
+    ],
+)
+def test_json_errors_are_a_line_on_stdout_too(
+    server: Server, use_async: bool, bot_id: str, kind: str, message: str
+) -> None:
+    result = run("chat", *site(server), *front_end(use_async), "--json", "--bot-id", bot_id, "Hi")
+    assert result.returncode == 1
+    *_, last = result.stdout.splitlines()
+    error = json.loads(last)["error"]
+    assert error["type"] == kind
+    assert error["message"].startswith(message)
+    assert result.stderr == f"opchatgpts-compat: error: {error['message']}\n"
+
+
+def test_json_usage_errors_are_a_line_on_stdout_too() -> None:
+    result = run("chat", "--local", "--json", stdin="   ")
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {
+        "error": {"type": "UsageError", "message": "the message is empty"}
+    }
+
+
+#: The command line with its default site moved to ``sys.argv[1]``.
+CLI_WITH_DEFAULT = [
+    sys.executable,
+    "-c",
+    "import sys; from opchatgpts_compat import __main__ as cli, _protocol; "
+    "cli.DEFAULT_BASE_URL = _protocol.DEFAULT_BASE_URL = sys.argv[1]; "
+    "sys.exit(cli.main(sys.argv[2:]))",
+]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_the_dead_default_site_says_what_to_use(use_async: bool) -> None:
+    with Server() as gone:
+        dead = gone.base_url
+    result = subprocess.run(
+        [*CLI_WITH_DEFAULT, dead, "chat", *front_end(use_async), "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"opchatgpts-compat: error: Cannot connect to {dead}: connection refused (nothing "
+        f"listens on that port); {dead}, the default site, is no longer online: try --local "
+        "(a built-in site), --page URL (a page showing an AI Engine chatbot) or --base-url "
+        "URL (a WordPress site running AI Engine)\n"
+    )
+
+
+def test_an_unexpected_error_is_one_line_without_its_text() -> None:
+    # Its text could hold a secret: --debug shows it, with the traceback.
+    code = (
+        "import sys; from opchatgpts_compat import __main__ as cli\n"
+        "def send(self, text): raise ValueError('hunter2')\n"
+        "cli.SyncChat.send = send\n"
+        "sys.exit(cli.main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "chat", "--base-url", "http://127.0.0.1:9", "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "opchatgpts-compat: error: unexpected ValueError; --debug shows the traceback\n"
+    )
+
+
+# -- a chat tool at a terminal: line editing, history, Ctrl-C (issue 10) ------------------
+
+#: The command on a terminal of its own: it becomes the terminal's controlling
+#: process, so Ctrl-C typed on the terminal is a SIGINT to it, as for a user.
+CLI_ON_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import fcntl, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from opchatgpts_compat.__main__ import main; sys.exit(main(sys.argv[1:]))",
+]
+
+
+class Terminal:
+    """A command with a pseudo-terminal as stdin, stdout and stderr; typed into,
+    and read until some text appears (a bounded wait, never a sleep)."""
+
+    def __init__(self, *args: str) -> None:
+        pty = pytest.importorskip("pty")
+        pytest.importorskip("readline")
+        master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [*CLI_ON_A_TERMINAL, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env={**os.environ, "TERM": "xterm"},
+        )
+        os.close(slave)
+        self.master = master
+        self.pending = b""
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def expect(self, text: str, bound: float = 30.0) -> str:
+        """What the terminal shows up to ``text``, which is consumed too."""
+        wanted = text.encode()
+        deadline = time.monotonic() + bound
+        while wanted not in self.pending:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} never came: {self.pending!r}"
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError:  # EIO: the command closed the terminal
+                    data = b""
+                assert data, f"{text!r} never came: {self.pending!r}"
+                self.pending += data
+        before, _, self.pending = self.pending.partition(wanted)
+        return before.decode(errors="replace")
+
+    def wait(self) -> int:
+        """The exit code; a command still running (a test failed) is killed."""
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            os.close(self.master)
+
+
+LEFT, UP = "\x1b[D", "\x1b[A"
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_terminal_edits_lines_and_recalls_them(server: Server, use_async: bool) -> None:
+    terminal = Terminal("chat", *site(server), *front_end(use_async))
+    try:
+        terminal.expect("Chatting;")
+        terminal.expect("> ")
+        terminal.type(f"Helo{LEFT}l\r")  # the arrow key moves the cursor, not into the text
+        terminal.expect('Hello! You said "Hello". Tell me more, and I will remember it.')
+        terminal.expect("> ")
+        terminal.type(f"{UP}\r")  # the last line again, from the history
+        terminal.expect('You said "Hello". Earlier you said "Hello".')
+        terminal.expect("> ")
+        terminal.type("\x04")  # Ctrl-D at an empty prompt leaves
+    finally:
+        code = terminal.wait()
+    assert code == 0
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(server: Server, use_async: bool) -> None:
+    before = len(server.records)
+    # fault-slow: the second token of every reply comes 60 s after the first.
+    terminal = Terminal("chat", *site(server), *front_end(use_async), "--bot-id", "fault-slow")
+    try:
+        terminal.expect("> ")
+        terminal.type("My name is Ada\r")
+        terminal.expect("Hello!")
+        terminal.type("\x03")  # Ctrl-C during the reply
+        terminal.expect("[cancelled]")
+        assert server.wait_for(lambda records: len(records) > before, timeout=30)
+        terminal.expect("> ")
+        terminal.type("What is my name?\r")
+        terminal.expect("Hello!")
+        terminal.type("\x03")
+        terminal.expect("[cancelled]")
+        records = new_records(server, before, 2)
+        terminal.expect("> ")
+        # Ctrl-D to leave: a Ctrl-C typed the instant the prompt shows can reach
+        # CPython's readline before it waits for input, and then waits for a key
+        # (test_ctrl_c_at_the_prompt_exits_130 covers Ctrl-C at the prompt).
+        terminal.type("\x04")
+    finally:
+        code = terminal.wait()
+    assert code == 0
+    # The first reply's connection was closed, and its turn is not in the history.
+    assert (records[0].tokens, records[0].outcome) == (1, "disconnected")
+    assert [m["content"] for m in records[1].messages] == ["What is my name?"]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_typed_line_that_is_not_utf8_is_refused_and_the_chat_goes_on(
+    server: Server, use_async: bool
+) -> None:
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [*CLI, "chat", *site(server), *front_end(use_async)],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    try:
+        os.write(master, b"caf\xe9\nHi\n\x04")
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert process.returncode == 0
+    assert out == b'Hello! You said "Hi". Tell me more, and I will remember it.\n'
+    assert err == (
+        PROMPT.encode() + b"opchatgpts-compat: error: that line is not UTF-8 text; type it again\n"
+        b"> > \n"
+    )
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            ["--base-url", "{base}/chatbot"],
+            "HTTP 404 Not Found from {base}/chatbot/wp-json/mwai-ui/v1/chats/submit; is "
+            "--base-url the WordPress site's root, with the path it lives under (e.g. "
+            "https://example.org/blog), and not a page?  For a page showing the chatbot, "
+            "use --page URL",
+        ),
+        (
+            ["--base-url", "{base}", "--bot-id", "nope"],
+            "Sorry, your query has been rejected. (AI Engine answers this to an unknown "
+            "bot id, or a message it refuses: is the bot id 'nope' right?  --page URL "
+            "takes it from the page)",
+        ),
+    ],
+    ids=["page-url-as-base-url", "unknown-bot-id"],
+)
+def test_hints_are_in_the_words_of_the_command_line(
+    server: Server, use_async: bool, where: List[str], message: str
+) -> None:
+    base = server.base_url
+    where = [arg.format(base=base) for arg in where]
+    result = run("chat", *where, "--nonce", server.nonce, *front_end(use_async), "Hi")
+    assert result.returncode == 1
+    assert result.stderr == f"opchatgpts-compat: error: {message.format(base=base)}\n"
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_json_tells_a_cancelled_reply_and_the_chat_goes_on(server: Server, use_async: bool) -> None:
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    args = [*site(server), *front_end(use_async), "--json", "--bot-id", "fault-slow"]
+    process = subprocess.Popen(
+        [*CLI_WITH_SIGINT, "chat", *args],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    try:
+        assert process.stdout is not None
+        os.write(master, b"Hi\n")
+        first = process.stdout.readline()  # the first token; the next is 60 s away
+        process.send_signal(signal.SIGINT)
+        second = process.stdout.readline()
+        os.write(master, b"\x04")  # Ctrl-D at the prompt: the chat was still on
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert process.returncode == 0
+    assert first == '{"chunk": "Hello!"}\n'
+    assert json.loads(second) == {
+        "error": {"type": "Cancelled", "message": "the reply was cancelled (Ctrl-C)"}
+    }
+    assert out == ""
+    assert err == f"{PROMPT}[cancelled]\n> \n"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, AsyncIterator, Dict, Iterator, List
 
 import pytest
 
-from opchatgpts_compat import AsyncClient, Client
+from opchatgpts_compat import AsyncClient, Client, Reply, notebook
 from opchatgpts_compat.notebook import display_stream
 from opchatgpts_compat.server import Server
 
@@ -46,8 +46,70 @@ def fake_display(monkeypatch: pytest.MonkeyPatch) -> FakeDisplay:
 
 
 def test_one_area_grows_with_each_chunk(fake_display: FakeDisplay) -> None:
-    assert display_stream(iter(["Hel", "lo", "!"])) == "Hello!"
+    assert display_stream(iter(["Hel", "lo", "!"]), interval=0) == "Hello!"
     assert fake_display.areas == [["", "Hel", "Hello", "Hello!"]]
+
+
+class Clock:
+    """A clock the chunks move: ``notebook._now`` reads it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def chunks(self, chunks: List[str], step: float) -> Iterator[str]:
+        for chunk in chunks:
+            self.now += step
+            yield chunk
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(notebook, "_now", clock)
+    return clock
+
+
+def test_5000_fast_chunks_make_a_bounded_number_of_updates(
+    fake_display: FakeDisplay, clock: Clock
+) -> None:
+    # 5,000 chunks of 20 characters, 1 ms apart: 5 s of tokens.  Every chunk
+    # sent the whole text before: 5,000 updates, 250 MB.
+    chunks = [f"{i:019d} " for i in range(5000)]
+    text = display_stream(clock.chunks(chunks, 0.001))
+    assert text == "".join(chunks)
+    (area,) = fake_display.areas
+    updates = area[1:]
+    assert len(updates) <= 2 + 5.0 / notebook.UPDATE_INTERVAL  # the first, ~10 a second, the last
+    assert sum(map(len, updates)) < 3_000_000  # about 2.6 MB; one update per chunk: 250 MB
+    assert updates[0] == chunks[0]  # the first chunk at once
+    assert updates[-1] == text  # the final text always
+    assert all(text.startswith(shown) for shown in updates)
+
+
+def test_slow_chunks_are_each_shown(fake_display: FakeDisplay, clock: Clock) -> None:
+    assert display_stream(clock.chunks(["a", "b", "c"], 1.0)) == "abc"
+    assert fake_display.areas == [["", "a", "ab", "abc"]]
+
+
+def test_the_reply_text_is_returned_and_shown(fake_display: FakeDisplay, clock: Clock) -> None:
+    class Finished:  # a stream whose end frame's reply differs from its chunks
+        reply = Reply("Hello, world!")
+
+        def __iter__(self) -> Iterator[str]:
+            return clock.chunks(["Hello", ", wor"], 0.0)
+
+    assert display_stream(Finished()) == "Hello, world!"
+    assert fake_display.areas == [["", "Hello", "Hello, world!"]]
+
+
+@pytest.mark.parametrize(("interval", "error"), [(-1, ValueError), (float("nan"), ValueError)])
+def test_a_bad_interval(fake_display: FakeDisplay, interval: float, error: type) -> None:
+    with pytest.raises(error, match="interval"):
+        display_stream(["x"], interval=interval)
+    assert fake_display.areas == []  # checked before anything is shown
 
 
 def test_a_sync_stream(fake_display: FakeDisplay) -> None:
@@ -58,7 +120,7 @@ def test_a_sync_stream(fake_display: FakeDisplay) -> None:
     assert text == chunks.reply.text
     assert len(fake_display.areas) == 1
     assert fake_display.areas[0][-1] == text
-    assert len(fake_display.areas[0]) == 1 + 12  # the empty start, then one per token
+    assert 2 <= len(fake_display.areas[0]) <= 1 + 12  # the empty start, then coalesced
 
 
 async def test_an_async_stream(fake_display: FakeDisplay) -> None:
@@ -75,7 +137,7 @@ async def test_any_async_iterable(fake_display: FakeDisplay) -> None:
         for chunk in ("a", "b"):
             yield chunk
 
-    assert await display_stream(chunks(), markdown=True) == "ab"
+    assert await display_stream(chunks(), markdown=True, interval=0) == "ab"
     assert fake_display.areas == [["", "a", "ab"]]
 
 

@@ -272,7 +272,10 @@ async def test_connection_refused(twin: Twin) -> None:
         finally:
             await twin.close(client)
     assert type(info.value) is TransportError
-    assert str(info.value) == f"Cannot connect to http://127.0.0.1:{port}"
+    assert str(info.value) == (
+        f"Cannot connect to http://127.0.0.1:{port}: "
+        "connection refused (nothing listens on that port)"
+    )
     assert info.value.__cause__ is not None
 
 
