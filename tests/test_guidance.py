@@ -222,8 +222,8 @@ def test_an_unknown_option_names_the_client_and_its_options(twin: Twin) -> None:
     name = "AsyncClient" if twin.is_async else "Client"
     assert str(info.value) == (
         f"{name}() got unexpected keyword argument(s) 'temperature'; its options are: "
-        "base_url, bot_id, chat_id, context_id, custom_id, headers, max_event_size, nonce, "
-        "proxy, rest_url, session, session_id, stream, timeout, verify"
+        "base_url, bot_id, chat_id, context_id, custom_id, headers, legacy_id, max_event_size, "
+        "nonce, proxy, rest_url, session, session_id, stream, timeout, verify"
     )
     assert "build_settings" not in str(info.value)
 
