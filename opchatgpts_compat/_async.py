@@ -36,6 +36,7 @@ import aiohttp
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
+from ._framing import ACCEPT_ENCODING, encoding_error
 from ._models import Reply, StatusEvent
 from ._protocol import ERROR_READ_LIMIT, Failure, ReplyParser, proxy_status_error, transport_error
 from ._request import (
@@ -45,6 +46,7 @@ from ._request import (
     Settings,
     build_request,
     build_settings,
+    header_value,
 )
 from ._site import (
     Fetch,
@@ -222,7 +224,7 @@ class AsyncClient:
         )
         try:
             with _mapped(settings, started=True):
-                body = await _read_all(response, fetch.read_limit)
+                body = await _read_all(_Body(response, settings.timeout), fetch.read_limit)
         finally:
             response.close()
         logger.debug("answer %s to %s", response.status, fetch.redacted_url)
@@ -238,6 +240,8 @@ class AsyncClient:
         redirects: bool = False,  # a POST must not turn into a GET that drops the message
     ) -> aiohttp.ClientResponse:
         settings = self._settings
+        if header_value(headers, "Accept-Encoding") is None:
+            headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
         with _mapped(settings, started=False):
             return await self._get_session().request(
                 method,
@@ -382,6 +386,7 @@ class AsyncStream:
         self._turn = turn
         self._refresh = NonceRefresh(client._site, settings, request)
         self._response: Optional[aiohttp.ClientResponse] = None
+        self._body: Optional[_Body] = None
         self._parser: Optional[ReplyParser] = None
         self._pending: Deque[str] = deque()
         self._done = False
@@ -423,9 +428,9 @@ class AsyncStream:
             if self._parser is None:
                 await self._open()
                 return
-            assert self._response is not None
+            assert self._body is not None
             with self._mapped(started=True):
-                data = await self._response.content.readany()
+                data = await self._body.read()
             parser = self._parser
             try:
                 self._pending.extend(parser.feed(data) if data else parser.feed_eof())
@@ -447,7 +452,7 @@ class AsyncStream:
         # whether to fetch a fresh nonce and send again (at most once).
         while refresh.wants_body(response.status):
             with self._mapped(started=True):
-                body = await _read_all(response, ERROR_READ_LIMIT)
+                body = await _read_all(_Body(response, settings.timeout), ERROR_READ_LIMIT)
             self._drop_response()
             step: Union[Fetch, PreparedRequest] = refresh.feed_rejection(
                 response.status, response.headers.get("Content-Type", ""), body
@@ -455,6 +460,10 @@ class AsyncStream:
             while isinstance(step, Fetch):
                 step = refresh.feed_fetch(step, *(await self._client._fetch(step)))
             response = await self._post(step)
+        error = encoding_error(response.headers.getall("Content-Encoding", []))
+        if error is not None:
+            raise error
+        self._body = _Body(response, settings.timeout)
         self._parser = ReplyParser(
             response.status,
             response.headers.get("Content-Type", ""),
@@ -546,12 +555,68 @@ def _timeout(settings: Settings) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout)
 
 
-async def _read_all(response: aiohttp.ClientResponse, limit: int) -> bytes:
+class _Body:
+    """The body of an answer, read so that no wait outlasts ``timeout``.
+
+    aiohttp bounds a read with its ``sock_read`` timer, but when its parser
+    fails on the framing of a body (a bad chunk size, LF-only lines) it drops
+    that timer and closes the connection without waking the reader, which
+    then waits forever (issue 11).  Here the connection's closing ends the
+    body (the bytes already parsed are still read first), and every wait for
+    bytes has its own bound, whatever the library underneath does.
+    """
+
+    __slots__ = ("_broken", "_content", "_protocol", "_timeout")
+
+    def __init__(self, response: aiohttp.ClientResponse, timeout: float) -> None:
+        self._content = response.content
+        self._timeout = timeout
+        self._broken = False
+        connection = response.connection
+        self._protocol = protocol = None if connection is None else connection.protocol
+        if protocol is None:
+            return
+        closed = protocol.closed
+        if closed is None:  # already lost, before anyone listened
+            self._on_close(None)
+        else:
+            closed.add_done_callback(self._on_close)
+
+    def _on_close(self, _: object) -> None:
+        # aiohttp ends the body (EOF or an exception) before this callback
+        # runs; if it did not, its parser gave up on the framing.
+        content = self._content
+        if content.is_eof() or content.exception() is not None:
+            return
+        self._broken = True
+        content.feed_eof()  # wakes the reader; what was parsed is still read
+
+    async def read(self) -> bytes:
+        """The bytes that have arrived, waiting (at most ``timeout``) for some.
+
+        Raises:
+            aiohttp.ClientError: what aiohttp raises; ``ClientPayloadError``
+            when the framing broke, ``ServerTimeoutError`` after ``timeout``.
+        """
+        content = self._content
+        data = content.read_nowait()
+        if not data and not content.at_eof():
+            try:
+                data = await asyncio.wait_for(content.readany(), self._timeout)
+            except asyncio.TimeoutError:
+                raise aiohttp.ServerTimeoutError("Timeout on reading data from socket") from None
+        if not data and self._broken:
+            cause = None if self._protocol is None else self._protocol.exception()
+            raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from cause
+        return data
+
+
+async def _read_all(body: _Body, limit: int) -> bytes:
     """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
     pieces: List[bytes] = []
     size = 0
     while size < limit:
-        data = await response.content.readany()
+        data = await body.read()
         if not data:
             break
         pieces.append(data)

@@ -10,6 +10,7 @@ framing).  No event loop is involved, so this works inside Jupyter's.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import socket
@@ -34,10 +35,14 @@ from typing import (
 )
 
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
+from ._framing import ACCEPT_ENCODING, encoding_error, framing_problem
 from ._models import Reply, StatusEvent
 from ._protocol import ERROR_READ_LIMIT, Failure, ReplyParser, proxy_status_error, transport_error
 from ._request import (
@@ -47,6 +52,7 @@ from ._request import (
     Settings,
     build_request,
     build_settings,
+    header_value,
 )
 from ._site import (
     Fetch,
@@ -64,8 +70,14 @@ logger = logging.getLogger(__name__)
 
 #: Largest single read; ``read1`` returns less whenever less has arrived.
 READ_SIZE = 64 * 1024
-#: Longest chunk-size line accepted (http.client's ``_MAXLINE``).
+#: Longest chunk-size line accepted, without its extension (http.client's ``_MAXLINE``).
 _MAX_CHUNK_LINE = 65536
+#: A chunk-size line as llhttp takes it: 1-16 hex digits, blanks, then CRLF or ``;``.
+_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:(\r\n)|;)")
+#: What may still become such a line when more bytes arrive.
+_SIZE_PREFIX = re.compile(rb"[0-9A-Fa-f]{0,16}[ \t]*\r?")
+#: Where a chunk extension ends (CR) or breaks (another control character).
+_EXT_STOP = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 _TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})")
 
@@ -245,8 +257,10 @@ class Client:
         redirects: bool = False,  # a POST must not turn into a GET that drops the message
     ) -> requests.Response:
         settings = self._settings
+        if header_value(headers, "Accept-Encoding") is None:
+            headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
         with _mapped(settings, started=False):
-            return self._get_session().request(
+            response = self._get_session().request(
                 method,
                 url,
                 data=body,
@@ -257,12 +271,20 @@ class Client:
                 stream=True,
                 allow_redirects=redirects,
             )
+            # aiohttp refuses a head whose body length is ambiguous; so does this twin.
+            problem = framing_problem(response.raw.headers.getlist)
+            if problem is not None:
+                response.close()
+                raise urllib3.exceptions.ProtocolError(f"Invalid answer head: {problem}")
+            return response
 
     def _get_session(self) -> requests.Session:
         with self._lock:  # threads share a client: one session, made once
             if self._session is None:
                 session = requests.Session()
                 session.trust_env = False  # the proxy is what ``proxy`` says, in both front ends
+                for prefix in ("http://", "https://"):
+                    session.mount(prefix, _Adapter())  # skips 1xx answers, as aiohttp does
                 self._session = session
             return self._session
 
@@ -447,6 +469,9 @@ class Stream:
             while isinstance(step, Fetch):
                 step = refresh.feed_fetch(step, *self._client._fetch(step))
             response = self._post(step)
+        error = encoding_error(response.raw.headers.getlist("Content-Encoding"))
+        if error is not None:
+            raise error
         self._chunked = _ChunkedBody.of(response)
         self._parser = ReplyParser(
             response.status_code,
@@ -523,6 +548,62 @@ class Stream:
         return _mapped(self._settings, started=started, parser=self._parser)
 
 
+class _Response(http.client.HTTPResponse):
+    """http.client's response, skipping every 1xx answer but 101, as aiohttp does.
+
+    http.client skips only ``100 Continue`` and takes ``103 Early Hints`` or
+    ``102 Processing`` for the final answer (RFC 9110, section 15.2: a client
+    must be able to parse and ignore them).
+    """
+
+    def _read_status(self) -> Tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 102 <= status < 200:  # 100: http.client skips it itself
+                return version, status, reason
+            logger.debug("skipped a %d answer", status)
+            for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
+                line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+                if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
+                    raise http.client.LineTooLong("header line")
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            else:
+                raise http.client.HTTPException("got more than 100 headers")
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _Response
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _Response
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections whose responses skip 1xx answers."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
 def _close_session(session: requests.Session) -> None:
     # Session.close() empties urllib3's pool managers, but urllib3 2.x no
     # longer closes the idle connections of the pools it drops: they wait for
@@ -596,15 +677,24 @@ class _ChunkedBody:
     has arrived.  Errors become urllib3's, as ``raw.read1`` raises them.  The
     connection is closed when the stream ends (as it already was), so
     http.client never reads from it again.
+
+    The framing is read as aiohttp's parser (llhttp) reads it, so both front
+    ends take and refuse the same bytes (README, "Framing"): a size is 1 to 16
+    hex digits (no ``0x``, sign, ``_`` or leading space), then optional spaces
+    or tabs, an optional extension (``;`` and no control characters) and CRLF;
+    the data ends with CRLF or LF.  An extension of any length is skipped, as
+    it arrives, without being kept.
     """
 
-    __slots__ = ("_buffer", "_end", "_file", "_left", "_skip")
+    __slots__ = ("_buffer", "_crlf", "_end", "_ext", "_file", "_left", "_size")
 
     def __init__(self, file: Any) -> None:
         self._file = file
         self._buffer = b""
         self._left = 0  # data bytes left in the current chunk
-        self._skip = 0  # bytes of the CRLF after a chunk's data still to drop
+        self._crlf = 0  # after a chunk's data: 2 = CRLF or LF to come, 1 = LF to come
+        self._ext = 0  # in a chunk extension: 1 = its first byte to come, 2 = in it
+        self._size = 0  # the size of the chunk whose extension is being skipped
         self._end = False
 
     @classmethod
@@ -658,12 +748,15 @@ class _ChunkedBody:
 
     def _take(self) -> bytes:
         # Parse the buffer: data of whole and partial chunks out, framing dropped.
+        # A framing error is raised once the data before it has been handed over.
         buffer = self._buffer
         size = len(buffer)
         at = 0
         left = self._left
-        skip = self._skip
+        crlf = self._crlf
+        ext = self._ext
         pieces: List[bytes] = []
+        error = ""
         while not self._end:
             if left:
                 stop = at + left
@@ -676,36 +769,67 @@ class _ChunkedBody:
                 pieces.append(buffer[at:stop])
                 at = stop
                 left = 0
-                skip = 2
-            if skip:
-                # http.client reads these two bytes (the CRLF) without looking.
-                if at + skip > size:
-                    skip -= size - at
-                    at = size
+                crlf = 2
+            if crlf:
+                if at >= size:
                     break
-                at += skip
-                skip = 0
-            eol = buffer.find(b"\n", at)
-            if eol < 0:
-                if size - at > _MAX_CHUNK_LINE and not pieces:
-                    raise ValueError("chunk size line too long")
+                byte = buffer[at]
+                if byte == 10:  # LF
+                    crlf = 0
+                elif byte == 13 and crlf == 2:  # CR
+                    crlf = 1
+                    at += 1
+                    continue
+                else:
+                    error = "no CRLF after the chunk data"
+                    break
+                at += 1
+            if ext:
+                if ext == 1:
+                    if at >= size:
+                        break
+                    if buffer[at] in b" \t":
+                        error = "white space after ';' in a chunk extension"
+                        break
+                    ext = 2
+                stop_at = _EXT_STOP.search(buffer, at)
+                if stop_at is None:
+                    at = size  # skipped, not kept
+                    break
+                at = stop_at.start()
+                if buffer[at] != 13 or buffer[at + 1 : at + 2] not in (b"", b"\n"):
+                    error = "a control character in a chunk extension"
+                    break
+                if at + 1 >= size:
+                    break  # the LF is still to come
+                at += 2
+                ext = 0
+                left = self._size
+                if not left:
+                    self._end = True
+                continue
+            match = _SIZE_LINE.match(buffer, at)
+            if match is None:
+                rest = buffer[at : at + _MAX_CHUNK_LINE + 1]
+                if len(rest) <= _MAX_CHUNK_LINE and _SIZE_PREFIX.fullmatch(rest):
+                    break  # the rest of the line is still to come
+                error = f"invalid chunk size line {rest[:20]!r}"
                 break
-            line = buffer[at:eol].split(b";", 1)[0]
-            try:
-                length = int(line, 16)  # as http.client: ValueError for garbage
-                if length < 0:
-                    raise ValueError(f"negative chunk size {line!r}")
-            except ValueError:
-                if pieces:
-                    break  # hand over the data before it first, as read1 would
-                raise
-            at = eol + 1
+            at = match.end()
+            length = int(match.group(1), 16)
+            if match.group(2) is None:  # an extension follows
+                ext = 1
+                self._size = length
+                continue
             if not length:
                 self._end = True
             left = length
         self._left = left
-        self._skip = skip
+        self._crlf = crlf
+        self._ext = ext
         self._buffer = buffer[at:] if at < size else b""
+        if error and not pieces:
+            raise ValueError(error)
         return b"".join(pieces) if len(pieces) != 1 else pieces[0]
 
 
