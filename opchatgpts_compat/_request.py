@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import string
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
@@ -71,6 +72,7 @@ BROWSER_HEADERS: Tuple[Tuple[str, str], ...] = (
 _CHAT_ID_ALPHABET = string.ascii_lowercase + string.digits
 _SECRET_HEADERS = frozenset({"x-wp-nonce", "cookie", "authorization", "proxy-authorization"})
 _MASK = "****"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: The options a call may override (the payload fields and the nonce).
 CALL_OPTIONS = frozenset(
@@ -443,8 +445,18 @@ def _prepare(payload: Dict[str, Any], settings: Settings) -> PreparedRequest:
         raise ValueError(f"messages cannot be sent as JSON: {exc}") from None
     except TypeError as exc:
         raise TypeError(f"messages cannot be sent as JSON: {exc}") from None
-    body = text.encode("utf-8")
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a string from os.fsdecode, or "\ud800" read as JSON)
+        # has no UTF-8: U+FFFD, as a browser's fetch sends it.
+        body = without_lone_surrogates(text).encode("utf-8")
     return PreparedRequest(settings.url, build_headers(settings), body, payload["chatId"])
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, as a browser sends it."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def with_nonce(request: PreparedRequest, nonce: Optional[str]) -> PreparedRequest:

@@ -271,7 +271,8 @@ class Client:
                 stream=True,
                 allow_redirects=redirects,
             )
-            # aiohttp refuses a head whose body length is ambiguous; so does this twin.
+            # aiohttp refuses a head whose body length is ambiguous; so does this
+            # twin (already in _Response, unless the caller's session is used).
             problem = framing_problem(response.raw.headers.getlist)
             if problem is not None:
                 response.close()
@@ -549,12 +550,20 @@ class Stream:
 
 
 class _Response(http.client.HTTPResponse):
-    """http.client's response, skipping every 1xx answer but 101, as aiohttp does.
+    """http.client's response, reading a head as aiohttp does.
 
-    http.client skips only ``100 Continue`` and takes ``103 Early Hints`` or
-    ``102 Processing`` for the final answer (RFC 9110, section 15.2: a client
-    must be able to parse and ignore them).
+    It skips every 1xx answer but 101 (http.client skips only ``100
+    Continue`` and takes ``103 Early Hints`` or ``102 Processing`` for the
+    final answer; RFC 9110, section 15.2), and refuses a head whose body
+    length is ambiguous before urllib3 looks at it, closing the socket.
     """
+
+    def begin(self) -> None:
+        super().begin()
+        problem = framing_problem(lambda name: self.msg.get_all(name) or [])
+        if problem is not None:
+            self.close()
+            raise http.client.HTTPException(f"Invalid answer head: {problem}")
 
     def _read_status(self) -> Tuple[str, int, str]:
         while True:

@@ -141,6 +141,8 @@ class Script:
     reason: Optional[str] = None
     #: Read the request, then stall or reset before the status line.
     before_head: Optional[Union[Stall, Abort]] = None
+    #: Bytes written before the status line: 1xx answers (103 Early Hints).
+    interim: bytes = b""
 
     @property
     def keeps_alive(self) -> bool:
@@ -174,7 +176,7 @@ class Script:
             lines.append(f"Content-Length: {size}")
         elif self.framing == "close":
             lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return self.interim + ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 Route = Union[Script, Callable[["Request"], Script]]
