@@ -48,6 +48,7 @@ from ._request import (
     build_settings,
     header_value,
 )
+from ._secrets import scrub_chain, secrets_of
 from ._site import (
     Fetch,
     NonceRefresh,
@@ -645,6 +646,7 @@ def _mapped(
                 started=started,
                 partial=parser.partial if parser is not None else "",
             )
+        scrub_chain(exc, secrets_of(settings))  # no proxy password in the chain (issue 11)
         logger.debug("%s: %s", type(exc).__name__, error)
         raise error from exc
 
