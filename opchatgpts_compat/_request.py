@@ -81,6 +81,8 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: A header value both front ends send as the same bytes: visible ASCII, with
 #: spaces and tabs only inside (requests sends Latin-1, aiohttp UTF-8).
 _FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20\x09\x21-\x7e]*[\x21-\x7e])?)?")
+#: Printable ASCII, without spaces (a nonce).
+_VISIBLE = re.compile(r"[\x21-\x7e]+")
 #: White space and control characters, which no URL given here may hold.
 _URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 
@@ -303,7 +305,7 @@ def _validated(settings: Settings) -> Settings:
             raise TypeError("proxy must be a URL string or None")
         check_http_url("proxy", settings.proxy, secret=True)
     _check_optional_str("nonce", settings.nonce, empty_ok=False)
-    if settings.nonce is not None and not _FIELD_VALUE.fullmatch(settings.nonce):
+    if settings.nonce is not None and not _VISIBLE.fullmatch(settings.nonce):
         raise ValueError("nonce cannot be sent as a header: it must be printable ASCII")
     _check_str("bot_id", settings.bot_id)
     _check_optional_str("custom_id", settings.custom_id)

@@ -271,6 +271,7 @@ class Client:
                 verify=settings.verify,  # None: the session's (by default, checked)
                 stream=True,
                 allow_redirects=redirects,
+                hooks=None if redirects else {"response": [_hold_location]},
             )
             # aiohttp refuses a head whose body length is ambiguous; so does this
             # twin (already in _Response, unless the caller's session is used).
@@ -479,7 +480,7 @@ class Stream:
             response.status_code,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
-            location=response.headers.get("Location"),
+            location=getattr(response, _LOCATION, None),
             proxy=settings.redacted_proxy,
         )
 
@@ -630,6 +631,21 @@ def _close_session(session: requests.Session) -> None:
                 if pool is not None:
                     pool.close()
     session.close()
+
+
+#: Where :func:`_hold_location` keeps a redirect's target.
+_LOCATION = "_opchatgpts_location"
+
+
+def _hold_location(response: requests.Response, **_: Any) -> None:
+    """Take ``Location`` out of an answer that must not be followed.
+
+    Even with ``allow_redirects=False`` requests parses it (and reads the
+    body) to prepare the next request, and a target ``urlsplit`` refuses
+    (port 99999, ``http://[::1/``) escapes as a bare ValueError.  Without it
+    the answer is the site's, and the core names the target (issue 11).
+    """
+    setattr(response, _LOCATION, response.headers.pop("Location", None))
 
 
 def _proxies(settings: Settings) -> Optional[Dict[str, str]]:

@@ -10,6 +10,7 @@ held it, before the client object itself is closed).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from dataclasses import dataclass
@@ -695,6 +696,31 @@ FRAMING = [
         error=HTTPStatusError,
         message="HTTP 500 Internal Server Error",
     ),
+    # a redirect names its target, masked, even when urlsplit refuses it
+    Case(
+        "302-location-port-99999",
+        Script(302, (("Location", "http://u:pw@127.0.0.1:99999/x"),), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 302 Found: redirected to http://****@127.0.0.1:99999/x, not followed",
+    ),
+    Case(
+        "302-location-broken-ipv6",
+        Script(302, (("Location", "http://[::1/"),), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 302 Found: redirected to http://[::1/, not followed",
+    ),
+    Case(
+        "308-location-broken-ipv6-with-secret",
+        Script(308, (("Location", "https://u:p@ss@[::1/x?a@b"),), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 308 Permanent Redirect: redirected to https://****@[::1/x?a@b, not followed",
+    ),
+    Case(
+        "303-location-at-in-path",
+        Script(303, (("Location", "//example.org/a@b"),), [], "length"),
+        error=HTTPStatusError,
+        message="HTTP 303 See Other: redirected to //example.org/a@b, not followed",
+    ),
     # a lone surrogate ("\ud800" is valid JSON) is U+FFFD, as in a browser
     Case(
         "lone-surrogate",
@@ -804,3 +830,100 @@ async def test_a_lone_surrogate_does_not_poison_the_next_turn(server: Any, twin:
     assert [body["newMessage"] for body in sent] == ["one", "two\ufffd"]
     assert sent[1]["messages"][-1]["content"] == "a\ufffdb\ufffd"
     assert json.loads(saved)["messages"][-1]["content"] == "a\ufffdb\ufffd"
+
+
+# -- issue 11: what is sent --------------------------------------------------------------
+
+#: Header values neither front end can send as the same bytes, if at all.
+UNSENDABLE = {
+    "leading-space": {"X-Key": " s3cret"},
+    "trailing-tab": {"X-Key": "s3cret\t"},
+    "latin-1": {"X-Key": "s3cr\u00e9t"},
+    "not-latin-1": {"X-Key": "s3cr\u20act"},
+    "nul": {"X-Key": "s3\x00cret"},
+    "cr": {"X-Key": "s3\rcret"},
+    "lf": {"X-Key": "s3\ncret"},
+    "crlf-injection": {"X-Key": "s3cret\r\nX-Evil: 1"},
+    "del": {"X-Key": "s3cret\x7f"},
+    "name-with-space": {"X Key": "s3cret"},
+    "name-with-colon": {"X-Key:": "s3cret"},
+    "name-empty": {"": "s3cret"},
+    "name-non-ascii": {"X-K\u00e9y": "s3cret"},
+}
+UNSENDABLE_OPTIONS = {
+    "nonce-with-space": {"nonce": "s3cret 1"},
+    "nonce-non-ascii": {"nonce": "s3cr\u00e9t"},
+    "base-url-crlf": {"base_url": "http://127.0.0.1:9/a\r\nX-Evil: s3cret"},
+    "base-url-space": {"base_url": "http://127.0.0.1:9/a s3cret"},
+    "base-url-tab-in-host": {"base_url": "http://127.0.\t0.1:9"},
+    "proxy-crlf": {"proxy": "http://u:s3cret@127.0.0.1:9\r\n"},
+    "rest-url-nul": {"rest_url": "http://127.0.0.1:9/?rest_route=\x00s3cret"},
+}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"headers": h} for h in UNSENDABLE.values()] + list(UNSENDABLE_OPTIONS.values()),
+    ids=[*UNSENDABLE, *UNSENDABLE_OPTIONS],
+)
+async def test_what_cannot_be_sent_is_a_value_error_before_sending(
+    server: Any, options: Any
+) -> None:
+    base_url = server.route("never", Script(body=[end_frame(None)]))
+    options = {"base_url": base_url, **options}
+    messages = []
+    for twin in BOTH:
+        before = len(server.connections_for("never"))
+        with pytest.raises(ValueError) as info:
+            twin.client(**options)
+        messages.append(str(info.value))
+        if "headers" in options or "nonce" in options or "proxy" in options:
+            assert "s3cret" not in str(info.value)  # the value may be a secret
+        assert "\r" not in str(info.value) and "\n" not in str(info.value)
+        assert len(server.connections_for("never")) == before  # nothing was sent
+    assert messages[0] == messages[1]
+
+
+async def test_userinfo_in_base_url_is_basic_auth_never_shown(server: Any, twin: Twin) -> None:
+    route = f"userinfo-{twin.kind}"
+    secret = "pa%3Ass:w0rd"
+    ok = server.route(route, Script(body=[live("hi"), end_frame(None)]))
+    base_url = ok.replace("http://", f"http://ad%40min:{secret}@")
+    client = twin.client(base_url, timeout=TIMEOUT)
+    try:
+        assert (await twin.collect(client.stream(MESSAGES))).chunks == ["hi"]
+        shown = [repr(client), repr(client.settings), client.settings.base_url]
+    finally:
+        await twin.close(client)
+    (conn,) = server.connections_for(route)
+    headers = conn.requests[0].headers
+    token = base64.b64encode(b"ad@min:pa:ss:w0rd").decode()
+    assert headers["authorization"] == f"Basic {token}"
+    assert headers["origin"] == server.origin
+    assert headers["referer"] == f"{ok}/chatgpt-free-use/"
+    # errors: a status, and a connection nobody accepts
+    server.route(f"{route}-500", Script(500, (), [], "length"))
+    failed = await twin.run(base_url.replace(route, f"{route}-500"), timeout=TIMEOUT)
+    closed = await twin.run(f"http://u:{secret}@127.0.0.1:9", timeout=TIMEOUT)
+    for error in (failed.error, closed.error):
+        assert error is not None
+        shown += [str(error), repr(error), repr(error.__cause__)]
+    for text in shown:
+        assert "w0rd" not in text and "ad%40min" not in text and "ad@min" not in text, text
+
+
+async def test_two_nonce_headers_are_both_ignored(server: Any, twin: Twin) -> None:
+    # requests joins them ("a, b": no nonce), aiohttp's get() took the first.
+    route = f"two-nonces-{twin.kind}"
+    two = Script(
+        headers=(("Content-Type", SSE), ("X-WP-Nonce", "aaaa1111"), ("X-WP-Nonce", "bbbb2222")),
+        body=[live("x"), end_frame(None)],
+    )
+    client = twin.client(server.route(route, two), timeout=TIMEOUT, nonce="0123456789")
+    try:
+        for _ in range(2):
+            assert (await twin.collect(client.stream(MESSAGES))).chunks == ["x"]
+    finally:
+        await twin.close(client)
+    sent = [r.headers["x-wp-nonce"] for c in server.connections_for(route) for r in c.requests]
+    assert sent == ["0123456789", "0123456789"]
