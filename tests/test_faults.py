@@ -927,3 +927,19 @@ async def test_two_nonce_headers_are_both_ignored(server: Any, twin: Twin) -> No
         await twin.close(client)
     sent = [r.headers["x-wp-nonce"] for c in server.connections_for(route) for r in c.requests]
     assert sent == ["0123456789", "0123456789"]
+
+
+async def test_from_page_skips_1xx_answers(server: Any, twin: Twin) -> None:
+    from site_emulator import chatbot_element, page
+
+    route = f"page-103-{twin.kind}"
+    rest = f"{server.origin}/{route}/wp-json"
+    system = {"botId": "b7", "restUrl": rest, "restNonce": "a1b2c3d4e5", "stream": True}
+    html = page(chatbot_element(system, {}))
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" * 2
+    server.route(route, Script(200, HTML, [html], "length", interim=hints))
+    client = await twin.from_page(f"{server.origin}/{route}/chat/", timeout=TIMEOUT)
+    try:
+        assert (client.settings.bot_id, client.settings.rest_base) == ("b7", rest)
+    finally:
+        await twin.close(client)
