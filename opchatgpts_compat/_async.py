@@ -33,6 +33,7 @@ from typing import (
 )
 
 import aiohttp
+import aiohttp.http_exceptions
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
@@ -600,12 +601,15 @@ class _Body:
             when the framing broke, ``ServerTimeoutError`` after ``timeout``.
         """
         content = self._content
-        data = content.read_nowait()
-        if not data and not content.at_eof():
-            try:
+        try:
+            data = content.read_nowait()
+            if not data and not content.at_eof():
                 data = await asyncio.wait_for(content.readany(), self._timeout)
-            except asyncio.TimeoutError:
-                raise aiohttp.ServerTimeoutError("Timeout on reading data from socket") from None
+        except asyncio.TimeoutError:
+            raise aiohttp.ServerTimeoutError("Timeout on reading data from socket") from None
+        except aiohttp.http_exceptions.HttpProcessingError as exc:
+            # aiohttp's pure-Python parser puts its framing error on the body as it is.
+            raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from exc
         if not data and self._broken:
             cause = None if self._protocol is None else self._protocol.exception()
             raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from cause
