@@ -224,10 +224,12 @@ class AsyncClient:
         response = await self._send(
             fetch.method, fetch.url, fetch.headers, fetch.body, redirects=fetch.method == "GET"
         )
+        reader = _Body(response, settings.timeout)
         try:
             with _mapped(settings, started=True):
-                body = await _read_all(_Body(response, settings.timeout), fetch.read_limit)
+                body = await _read_all(reader, fetch.read_limit)
         finally:
+            reader.detach()
             response.close()
         logger.debug("answer %s to %s", response.status, fetch.redacted_url)
         return response.status, response.headers.get("Content-Type", ""), body
@@ -453,8 +455,10 @@ class AsyncStream:
         # A nonce rejection comes before the site does any work: ask the core
         # whether to fetch a fresh nonce and send again (at most once).
         while refresh.wants_body(response.status):
+            reader = _Body(response, settings.timeout)
             with self._mapped(started=True):
-                body = await _read_all(_Body(response, settings.timeout), ERROR_READ_LIMIT)
+                body = await _read_all(reader, ERROR_READ_LIMIT)
+            reader.detach()
             self._drop_response()
             step: Union[Fetch, PreparedRequest] = refresh.feed_rejection(
                 response.status, response.headers.get("Content-Type", ""), body
@@ -499,6 +503,7 @@ class AsyncStream:
         parser = self._parser
         assert parser is not None
         self._client._site.observe_parser(parser)
+        self._detach_body()
         response, self._response = self._response, None
         if response is not None:
             response.release()  # back to the pool when the body was read to its end
@@ -506,9 +511,15 @@ class AsyncStream:
             await self._client.aclose()
 
     def _drop_response(self) -> None:
+        self._detach_body()
         response, self._response = self._response, None
         if response is not None:
             response.close()
+
+    def _detach_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.detach()
 
     def close(self) -> None:
         """Stop reading and close the connection, without awaiting anything."""
@@ -568,30 +579,40 @@ class _Body:
     bytes has its own bound, whatever the library underneath does.
     """
 
-    __slots__ = ("_broken", "_content", "_protocol", "_timeout")
+    __slots__ = ("_broken", "_closed", "_content", "_protocol", "_timeout")
 
     def __init__(self, response: aiohttp.ClientResponse, timeout: float) -> None:
         self._content = response.content
         self._timeout = timeout
         self._broken = False
+        self._closed: Optional[asyncio.Future[None]] = None
         connection = response.connection
         self._protocol = protocol = None if connection is None else connection.protocol
-        if protocol is None:
+        if protocol is None or not hasattr(protocol, "closed"):  # aiohttp < 3.11: timeout only
             return
         closed = protocol.closed
         if closed is None:  # already lost, before anyone listened
             self._on_close(None)
         else:
+            self._closed = closed
             closed.add_done_callback(self._on_close)
 
     def _on_close(self, _: object) -> None:
         # aiohttp ends the body (EOF or an exception) before this callback
         # runs; if it did not, its parser gave up on the framing.
+        self._closed = None
         content = self._content
         if content.is_eof() or content.exception() is not None:
             return
         self._broken = True
         content.feed_eof()  # wakes the reader; what was parsed is still read
+
+    def detach(self) -> None:
+        """Stop watching the connection (the body ended, or is no longer read)."""
+        # A kept-alive connection must not collect a callback per answer.
+        closed, self._closed = self._closed, None
+        if closed is not None:
+            closed.remove_done_callback(self._on_close)
 
     async def read(self) -> bytes:
         """The bytes that have arrived, waiting (at most ``timeout``) for some.
@@ -610,9 +631,11 @@ class _Body:
         except aiohttp.http_exceptions.HttpProcessingError as exc:
             # aiohttp's pure-Python parser puts its framing error on the body as it is.
             raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from exc
-        if not data and self._broken:
-            cause = None if self._protocol is None else self._protocol.exception()
-            raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from cause
+        if not data:
+            self.detach()
+            if self._broken:
+                cause = None if self._protocol is None else self._protocol.exception()
+                raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from cause
         return data
 
 
