@@ -39,6 +39,7 @@ import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.response
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
@@ -633,6 +634,13 @@ def _close_session(session: requests.Session) -> None:
     session.close()
 
 
+#: The codings :class:`_ChunkedBody` reads (see ``_framing.DECODED``).
+_DECODERS = {
+    "identity": None,
+    "gzip": urllib3.response.GzipDecoder,
+    "deflate": urllib3.response.DeflateDecoder,
+}
+
 #: Where :func:`_hold_location` keeps a redirect's target.
 _LOCATION = "_opchatgpts_location"
 
@@ -713,10 +721,11 @@ class _ChunkedBody:
     it arrives, without being kept.
     """
 
-    __slots__ = ("_buffer", "_crlf", "_end", "_ext", "_file", "_left", "_size")
+    __slots__ = ("_buffer", "_crlf", "_decoder", "_end", "_ext", "_file", "_left", "_size")
 
-    def __init__(self, file: Any) -> None:
+    def __init__(self, file: Any, decoder: Any = None) -> None:
         self._file = file
+        self._decoder = decoder  # urllib3's, for a gzip or deflate body
         self._buffer = b""
         self._left = 0  # data bytes left in the current chunk
         self._crlf = 0  # after a chunk's data: 2 = CRLF or LF to come, 1 = LF to come
@@ -728,21 +737,25 @@ class _ChunkedBody:
     def of(cls, response: requests.Response) -> Optional[_ChunkedBody]:
         """A reader for ``response``'s body, or ``None`` to use ``raw.read1``.
 
-        Only for a chunked body without Content-Encoding (urllib3 decodes
-        those) that nobody has started to read.
+        Only for a chunked body that nobody has started to read, in no
+        Content-Encoding or in gzip or deflate (decoded with urllib3's
+        decoders): then every chunked answer to a chat is framed by the same
+        rules, whatever its coding.
         """
         raw = response.raw
         inner = getattr(raw, "_fp", None)
         file = getattr(inner, "fp", None)
+        coding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if (
             not getattr(raw, "chunked", False)
-            or "Content-Encoding" in response.headers
+            or coding not in _DECODERS
             or getattr(inner, "chunk_left", 0) is not None
             or getattr(raw, "_fp_bytes_read", 1) != 0
             or not hasattr(file, "read1")
         ):
             return None
-        return cls(file)
+        decoder = _DECODERS[coding]
+        return cls(file, None if decoder is None else decoder())
 
     def read(self) -> bytes:
         """The data of the chunks that have arrived; waits only when there is none.
@@ -756,6 +769,8 @@ class _ChunkedBody:
         try:
             while True:
                 data = self._take()
+                if self._decoder is not None:
+                    data = self._decode(data)
                 if data or self._end:
                     return data
                 more = self._file.read1(READ_SIZE)
@@ -772,6 +787,19 @@ class _ChunkedBody:
             raise urllib3.exceptions.SSLError(exc) from exc
         except (ValueError, OSError) as exc:
             raise urllib3.exceptions.ProtocolError(f"Connection broken: {exc!r}", exc) from exc
+
+    def _decode(self, data: bytes) -> bytes:
+        decoder = self._decoder
+        try:
+            if data:
+                data = decoder.decompress(data)
+            if self._end:
+                data += decoder.flush()
+        except Exception as exc:  # zlib.error, and what a decoder may raise
+            raise urllib3.exceptions.DecodeError(
+                "Received response with a Content-Encoding that failed to decode", exc
+            ) from exc
+        return data
 
     def _take(self) -> bytes:
         # Parse the buffer: data of whole and partial chunks out, framing dropped.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Type
 
@@ -505,6 +506,16 @@ END = end_frame(None)
 TWO_TOKENS = b"".join(tokens(2))
 
 
+def _gzip_in_two() -> Any:
+    # Two tokens that decompress whole from the first piece (a sync flush).
+    packer = zlib.compressobj(wbits=31)
+    first = packer.compress(TWO_TOKENS) + packer.flush(zlib.Z_SYNC_FLUSH)
+    return first, packer.compress(END) + packer.flush()
+
+
+GZ_FIRST, GZ_REST = _gzip_in_two()
+
+
 def broken_chunk(name: str, line: bytes, *, then: Any = None, **kw: Any) -> Case:
     """A chunk-size line that breaks the framing after two tokens: the tokens
     come, then IncompleteStreamError at once, whether the server then closes
@@ -681,6 +692,30 @@ FRAMING = [
             body=[*tokens(1), END],
         ),
         chunks=["t0 "],
+    ),
+    # the same framing rules for a gzip body
+    Case(
+        "gzip-chunk-size-0x",
+        Script(
+            headers=(("Content-Type", SSE), ("Content-Encoding", "gzip")),
+            body=[GZ_FIRST, LATER, Raw(b"0x%x\r\n%s\r\n" % (len(GZ_REST), GZ_REST)), Cut()],
+        ),
+        error=IncompleteStreamError,
+        message=LOST,
+        partial=text(2),
+        chained=True,
+        closed="cut",
+    ),
+    Case(
+        "gzip-chunk-extension-and-lf",
+        Script(
+            headers=(("Content-Type", SSE), ("Content-Encoding", "gzip")),
+            body=[
+                Raw(b"%x;a=b\r\n%s\n" % (len(GZ_FIRST), GZ_FIRST)),
+                Raw(b"%X \r\n%s\r\n" % (len(GZ_REST), GZ_REST)),
+            ],
+        ),
+        chunks=["t0 ", "t1 "],
     ),
     # 1xx answers are skipped (RFC 9110, 15.2)
     Case(
