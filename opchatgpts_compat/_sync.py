@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import threading
+import zlib
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
@@ -39,7 +40,6 @@ import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
-import urllib3.response
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
@@ -634,13 +634,6 @@ def _close_session(session: requests.Session) -> None:
     session.close()
 
 
-#: The codings :class:`_ChunkedBody` reads (see ``_framing.DECODED``).
-_DECODERS = {
-    "identity": None,
-    "gzip": urllib3.response.GzipDecoder,
-    "deflate": urllib3.response.DeflateDecoder,
-}
-
 #: Where :func:`_hold_location` keeps a redirect's target.
 _LOCATION = "_opchatgpts_location"
 
@@ -723,9 +716,9 @@ class _ChunkedBody:
 
     __slots__ = ("_buffer", "_crlf", "_decoder", "_end", "_ext", "_file", "_left", "_size")
 
-    def __init__(self, file: Any, decoder: Any = None) -> None:
+    def __init__(self, file: Any, decoder: Optional[_Inflater] = None) -> None:
         self._file = file
-        self._decoder = decoder  # urllib3's, for a gzip or deflate body
+        self._decoder = decoder  # for a gzip or deflate body
         self._buffer = b""
         self._left = 0  # data bytes left in the current chunk
         self._crlf = 0  # after a chunk's data: 2 = CRLF or LF to come, 1 = LF to come
@@ -738,9 +731,8 @@ class _ChunkedBody:
         """A reader for ``response``'s body, or ``None`` to use ``raw.read1``.
 
         Only for a chunked body that nobody has started to read, in no
-        Content-Encoding or in gzip or deflate (decoded with urllib3's
-        decoders): then every chunked answer to a chat is framed by the same
-        rules, whatever its coding.
+        Content-Encoding or in gzip or deflate: then every chunked answer to
+        a chat is framed by the same rules, whatever its coding.
         """
         raw = response.raw
         inner = getattr(raw, "_fp", None)
@@ -748,14 +740,13 @@ class _ChunkedBody:
         coding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if (
             not getattr(raw, "chunked", False)
-            or coding not in _DECODERS
+            or coding not in ("identity", "gzip", "deflate")
             or getattr(inner, "chunk_left", 0) is not None
             or getattr(raw, "_fp_bytes_read", 1) != 0
             or not hasattr(file, "read1")
         ):
             return None
-        decoder = _DECODERS[coding]
-        return cls(file, None if decoder is None else decoder())
+        return cls(file, None if coding == "identity" else _Inflater(coding))
 
     def read(self) -> bytes:
         """The data of the chunks that have arrived; waits only when there is none.
@@ -768,11 +759,17 @@ class _ChunkedBody:
         """
         try:
             while True:
-                data = self._take()
-                if self._decoder is not None:
-                    data = self._decode(data)
-                if data or self._end:
-                    return data
+                decoder = self._decoder
+                if decoder is None:
+                    data = self._take()
+                    if data or self._end:
+                        return data
+                else:
+                    data = decoder.inflate(b"" if decoder.tail else self._take())
+                    if data:
+                        return data
+                    if self._end and not decoder.tail:
+                        return decoder.finish()
                 more = self._file.read1(READ_SIZE)
                 if not more:
                     raise urllib3.exceptions.ProtocolError(
@@ -787,19 +784,6 @@ class _ChunkedBody:
             raise urllib3.exceptions.SSLError(exc) from exc
         except (ValueError, OSError) as exc:
             raise urllib3.exceptions.ProtocolError(f"Connection broken: {exc!r}", exc) from exc
-
-    def _decode(self, data: bytes) -> bytes:
-        decoder = self._decoder
-        try:
-            if data:
-                data = decoder.decompress(data)
-            if self._end:
-                data += decoder.flush()
-        except Exception as exc:  # zlib.error, and what a decoder may raise
-            raise urllib3.exceptions.DecodeError(
-                "Received response with a Content-Encoding that failed to decode", exc
-            ) from exc
-        return data
 
     def _take(self) -> bytes:
         # Parse the buffer: data of whole and partial chunks out, framing dropped.
@@ -886,6 +870,60 @@ class _ChunkedBody:
         if error and not pieces:
             raise ValueError(error)
         return b"".join(pieces) if len(pieces) != 1 else pieces[0]
+
+
+class _Inflater:
+    """A gzip or deflate body, at most ``READ_SIZE`` bytes out per call.
+
+    As urllib3's ``read1`` does: a small read of a bomb never becomes a huge
+    string at once; the compressed rest waits in ``unconsumed_tail``.  gzip
+    members that follow each other are read in turn; deflate is zlib-wrapped
+    or raw, as its first bytes say (as urllib3 reads them).
+    """
+
+    __slots__ = ("_gzip", "_obj", "_raw_tried")
+
+    def __init__(self, coding: str) -> None:
+        self._gzip = coding == "gzip"
+        self._obj = zlib.decompressobj(31 if self._gzip else 15)
+        self._raw_tried = self._gzip
+
+    @property
+    def tail(self) -> bool:
+        """Compressed bytes are waiting: the last call stopped at ``READ_SIZE``,
+        or another gzip member follows."""
+        obj = self._obj
+        return bool(obj.unconsumed_tail) or (self._gzip and obj.eof and bool(obj.unused_data))
+
+    def inflate(self, data: bytes) -> bytes:
+        """Up to ``READ_SIZE`` decompressed bytes of what came so far.
+
+        Raises:
+            urllib3.exceptions.DecodeError: the body is not in its coding.
+        """
+        try:
+            obj = self._obj
+            if not self._raw_tried and data:
+                self._raw_tried = True
+                try:
+                    return obj.decompress(data, READ_SIZE)
+                except zlib.error:  # deflate without the zlib wrapper
+                    self._obj = obj = zlib.decompressobj(-15)
+            out = obj.decompress(obj.unconsumed_tail + data, READ_SIZE)
+            while self._gzip and obj.eof and obj.unused_data and not out:
+                rest = obj.unused_data  # the next gzip member
+                self._obj = obj = zlib.decompressobj(31)
+                out = obj.decompress(rest, READ_SIZE)
+            return out
+        except zlib.error as exc:
+            raise urllib3.exceptions.DecodeError(
+                "Received response with a Content-Encoding that failed to decode", exc
+            ) from exc
+
+    def finish(self) -> bytes:
+        """What is left at the end of the body (once; then nothing)."""
+        obj, self._obj = self._obj, zlib.decompressobj()
+        return b"" if obj.eof else obj.flush()
 
 
 def _failure_kind(exc: BaseException) -> str:

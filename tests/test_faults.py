@@ -514,6 +514,21 @@ def _gzip_in_two() -> Any:
 
 
 GZ_FIRST, GZ_REST = _gzip_in_two()
+DEFLATED = zlib.compress(TWO_TOKENS + END)
+
+
+def _bomb() -> List[bytes]:
+    # After the two tokens of GZ_FIRST: an endless frame of 64 MiB of zeros.
+    packer = zlib.compressobj(wbits=31)
+    packer.compress(TWO_TOKENS)
+    packer.flush(zlib.Z_SYNC_FLUSH)  # the same stream as GZ_FIRST, dropped here
+    pieces = [packer.compress(b'data: {"type":"live","data":"')]
+    pieces += [packer.compress(b"0" * (1 << 20)) for _ in range(64)]
+    pieces.append(packer.flush())
+    return [piece for piece in pieces if piece]
+
+
+BOMB = _bomb()
 
 
 def broken_chunk(name: str, line: bytes, *, then: Any = None, **kw: Any) -> Case:
@@ -716,6 +731,33 @@ FRAMING = [
             ],
         ),
         chunks=["t0 ", "t1 "],
+    ),
+    Case(
+        "deflate-zlib-chunked",
+        Script(
+            headers=(("Content-Type", SSE), ("Content-Encoding", "deflate")),
+            body=[DEFLATED[:9], DEFLATED[9:]],
+        ),
+        chunks=["t0 ", "t1 "],
+    ),
+    Case(
+        "deflate-raw-chunked",
+        Script(
+            headers=(("Content-Type", SSE), ("Content-Encoding", "deflate")),
+            body=[DEFLATED[2:9], DEFLATED[9:-4]],
+        ),
+        chunks=["t0 ", "t1 "],
+    ),
+    Case(
+        "gzip-bomb-chunked",
+        Script(
+            headers=(("Content-Type", SSE), ("Content-Encoding", "gzip")),
+            body=[GZ_FIRST, *BOMB],
+        ),
+        error=EventTooLargeError,
+        message="An event grew past max_event_size (1048576 bytes)",
+        partial=text(2),
+        options={"max_event_size": 1024 * 1024},
     ),
     # 1xx answers are skipped (RFC 9110, 15.2)
     Case(
