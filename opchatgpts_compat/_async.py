@@ -34,9 +34,11 @@ from typing import (
 )
 
 import aiohttp
+import aiohttp.http_exceptions
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
+from ._framing import ACCEPT_ENCODING, encoding_error
 from ._models import Reply, StatusEvent
 from ._protocol import (
     ERROR_READ_LIMIT,
@@ -55,8 +57,10 @@ from ._request import (
     build_settings,
     check_options,
     client_options,
+    header_value,
     redact_url,
 )
+from ._secrets import scrub_chain, secrets_of
 from ._site import (
     Fetch,
     NonceRefresh,
@@ -243,13 +247,15 @@ class AsyncClient:
         while True:  # a page's redirects, one hop at a time: the core decides each
             logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
             response = await self._send(fetch.method, fetch.url, fetch.headers, fetch.body)
+            reader = _Body(response, settings.timeout)
             try:
                 location = response.headers.get("Location")
                 hop = fetch.follow(response.status, location, settings)
                 if hop is None:
                     with _mapped(settings, started=True):
-                        body = await _read_all(response, fetch.read_limit)
+                        body = await _read_all(reader, fetch.read_limit)
             finally:
+                reader.detach()
                 response.close()
             logger.debug("answer %s to %s", response.status, fetch.redacted_url)
             if hop is None:
@@ -264,6 +270,8 @@ class AsyncClient:
         body: Optional[bytes],
     ) -> aiohttp.ClientResponse:
         settings = self._settings
+        if header_value(headers, "Accept-Encoding") is None:
+            headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
         with _mapped(settings, started=False):
             return await self._get_session().request(
                 method,
@@ -408,6 +416,7 @@ class AsyncStream:
         self._turn = turn
         self._refresh = NonceRefresh(client._site, settings, request)
         self._response: Optional[aiohttp.ClientResponse] = None
+        self._body: Optional[_Body] = None
         self._parser: Optional[ReplyParser] = None
         self._pending: Deque[str] = deque()
         self._done = False
@@ -449,9 +458,9 @@ class AsyncStream:
             if self._parser is None:
                 await self._open()
                 return
-            assert self._response is not None
+            assert self._body is not None
             with self._mapped(started=True):
-                data = await self._response.content.readany()
+                data = await self._body.read()
             parser = self._parser
             try:
                 self._pending.extend(parser.feed(data) if data else parser.feed_eof())
@@ -472,8 +481,10 @@ class AsyncStream:
         # A nonce rejection comes before the site does any work: ask the core
         # whether to fetch a fresh nonce and send again (at most once).
         while refresh.wants_body(response.status):
+            reader = _Body(response, settings.timeout)
             with self._mapped(started=True):
-                body = await _read_all(response, ERROR_READ_LIMIT)
+                body = await _read_all(reader, ERROR_READ_LIMIT)
+            reader.detach()
             self._drop_response()
             step: Union[Fetch, PreparedRequest] = refresh.feed_rejection(
                 response.status, response.headers.get("Content-Type", ""), body
@@ -482,6 +493,10 @@ class AsyncStream:
                 fetched = await self._client._fetch(step)
                 step = await _off_loop(len(fetched[-1]), refresh.feed_fetch, *fetched)
             response = await self._post(step)
+        error = encoding_error(response.headers.getall("Content-Encoding", []))
+        if error is not None:
+            raise error
+        self._body = _Body(response, settings.timeout)
         self._parser = ReplyParser(
             response.status,
             response.headers.get("Content-Type", ""),
@@ -517,6 +532,7 @@ class AsyncStream:
         parser = self._parser
         assert parser is not None
         self._client._site.observe_parser(parser)
+        self._detach_body()
         response, self._response = self._response, None
         if response is not None:
             response.release()  # back to the pool when the body was read to its end
@@ -524,9 +540,15 @@ class AsyncStream:
             await self._client.aclose()
 
     def _drop_response(self) -> None:
+        self._detach_body()
         response, self._response = self._response, None
         if response is not None:
             response.close()
+
+    def _detach_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.detach()
 
     def close(self) -> None:
         """Stop reading and close the connection, without awaiting anything."""
@@ -583,12 +605,83 @@ def _timeout(settings: Settings) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout)
 
 
-async def _read_all(response: aiohttp.ClientResponse, limit: int) -> bytes:
+class _Body:
+    """The body of an answer, read so that no wait outlasts ``timeout``.
+
+    aiohttp bounds a read with its ``sock_read`` timer, but when its parser
+    fails on the framing of a body (a bad chunk size, LF-only lines) it drops
+    that timer and closes the connection without waking the reader, which
+    then waits forever (issue 11).  Here the connection's closing ends the
+    body (the bytes already parsed are still read first), and every wait for
+    bytes has its own bound, whatever the library underneath does.
+    """
+
+    __slots__ = ("_broken", "_closed", "_content", "_protocol", "_timeout")
+
+    def __init__(self, response: aiohttp.ClientResponse, timeout: float) -> None:
+        self._content = response.content
+        self._timeout = timeout
+        self._broken = False
+        self._closed: Optional[asyncio.Future[None]] = None
+        connection = response.connection
+        self._protocol = protocol = None if connection is None else connection.protocol
+        if protocol is None or not hasattr(protocol, "closed"):  # aiohttp < 3.11: timeout only
+            return
+        closed = protocol.closed
+        if closed is None:  # already lost, before anyone listened
+            self._on_close(None)
+        else:
+            self._closed = closed
+            closed.add_done_callback(self._on_close)
+
+    def _on_close(self, _: object) -> None:
+        # aiohttp ends the body (EOF or an exception) before this callback
+        # runs; if it did not, its parser gave up on the framing.
+        self._closed = None
+        content = self._content
+        if content.is_eof() or content.exception() is not None:
+            return
+        self._broken = True
+        content.feed_eof()  # wakes the reader; what was parsed is still read
+
+    def detach(self) -> None:
+        """Stop watching the connection (the body ended, or is no longer read)."""
+        # A kept-alive connection must not collect a callback per answer.
+        closed, self._closed = self._closed, None
+        if closed is not None:
+            closed.remove_done_callback(self._on_close)
+
+    async def read(self) -> bytes:
+        """The bytes that have arrived, waiting (at most ``timeout``) for some.
+
+        Raises:
+            aiohttp.ClientError: what aiohttp raises; ``ClientPayloadError``
+            when the framing broke, ``ServerTimeoutError`` after ``timeout``.
+        """
+        content = self._content
+        try:
+            data = content.read_nowait()
+            if not data and not content.at_eof():
+                data = await asyncio.wait_for(content.readany(), self._timeout)
+        except asyncio.TimeoutError:
+            raise aiohttp.ServerTimeoutError("Timeout on reading data from socket") from None
+        except aiohttp.http_exceptions.HttpProcessingError as exc:
+            # aiohttp's pure-Python parser puts its framing error on the body as it is.
+            raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from exc
+        if not data:
+            self.detach()
+            if self._broken:
+                cause = None if self._protocol is None else self._protocol.exception()
+                raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from cause
+        return data
+
+
+async def _read_all(body: _Body, limit: int) -> bytes:
     """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
     pieces: List[bytes] = []
     size = 0
     while size < limit:
-        data = await response.content.readany()
+        data = await body.read()
         if not data:
             break
         pieces.append(data)
@@ -621,6 +714,7 @@ def _mapped(
                 partial=parser.partial if parser is not None else "",
                 cause=connect_cause(exc),
             )
+        scrub_chain(exc, secrets_of(settings))  # no proxy password in the chain (issue 11)
         logger.debug("%s: %s", type(exc).__name__, error)
         raise error from exc
 

@@ -17,7 +17,13 @@ from dataclasses import replace
 from typing import Any, Dict, List, Optional
 
 from ._models import Reply
-from ._request import PreparedRequest, Settings, build_turn_request, random_chat_id
+from ._request import (
+    PreparedRequest,
+    Settings,
+    build_turn_request,
+    random_chat_id,
+    without_lone_surrogates,
+)
 
 __all__ = ["Transcript", "Turn"]
 
@@ -85,7 +91,7 @@ class Transcript:
         """
         request = build_turn_request(self.messages, text, replace(settings, chat_id=self.chat_id))
         assert isinstance(text, str)
-        return Turn(self, request, text)
+        return Turn(self, request, without_lone_surrogates(text))  # kept as it was sent
 
     def append(self, text: str, reply: Reply) -> None:
         """Keep a finished turn: the user's message, then the reply."""

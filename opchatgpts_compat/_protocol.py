@@ -24,9 +24,10 @@ The rules (API.md section 5, PROTOCOL.md section 3):
 from __future__ import annotations
 
 import json
+import re
 import socket
 from http import HTTPStatus
-from typing import Any, Callable, Dict, List, NoReturn, Optional
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Union
 from urllib.parse import urlsplit
 
 from ._exceptions import (
@@ -58,6 +59,10 @@ _KEEP_BLOCK = 1024
 #: How much of a redirect's ``Location`` an error message quotes.
 _LOCATION_LIMIT = 200
 _WHITESPACE = b" \t\r\n"
+#: A JSON escape that may stand for half a surrogate pair (``"\\ud800"``).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _BOM = b"\xef\xbb\xbf"
 
 _SNIFF, _EVENTS, _JSON, _STATUS = range(4)
@@ -312,6 +317,8 @@ class ReplyParser:
         """
         if block[:7] != _PLAIN_HEAD or block[-1:] != b"}" or b"\r" in block or b"[" in block:
             return False
+        if _SURROGATE_ESCAPE_BYTES.search(block) is not None:
+            return False  # the frames one by one, through _loads
         count = block.count(_PLAIN_SEP) + 1
         if block.count(b"\n") != 2 * (count - 1):
             return False
@@ -348,7 +355,7 @@ class ReplyParser:
 
     def _frame(self, data: str) -> None:
         try:
-            frame = json.loads(data)
+            frame = _loads(data)
         except (ValueError, RecursionError):  # RecursionError: deep nesting
             frame = None
         self._object(frame, data)
@@ -401,7 +408,7 @@ class ReplyParser:
     def _end(self, payload: object, data: str) -> None:
         if isinstance(payload, str):
             try:
-                payload = json.loads(payload)
+                payload = _loads(payload)
             except (ValueError, RecursionError):
                 payload = None
         if not isinstance(payload, dict):
@@ -433,7 +440,7 @@ class ReplyParser:
     def _json_answer(self) -> None:
         body = b"".join(self._body)
         try:
-            answer = json.loads(body)
+            answer = _loads(body)
         except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict):
@@ -478,7 +485,7 @@ class ReplyParser:
             # so the user can fix base_url.
             message = f"{message}: redirected to {_shown_location(self.location)}, not followed"
         try:
-            answer = json.loads(body)
+            answer = _loads(body)
         except (ValueError, RecursionError):
             answer = None
         site_message: Optional[str] = None
@@ -502,6 +509,47 @@ class ReplyParser:
         if status == 404 and self.url:
             message += NOT_FOUND_HINT
         raise HTTPStatusError(message, status_code=status, body=shown, code=code)
+
+
+def _loads(text: Union[str, bytes]) -> Any:
+    """``json.loads``, with every lone surrogate replaced by U+FFFD.
+
+    ``"\\ud800"`` is valid JSON but no text: a browser's ``JSON.parse`` keeps
+    it, and its UTF-8 encoder makes it U+FFFD when the text is shown or sent
+    back.  The same here, so a reply never holds a lone surrogate, which
+    could not be printed or sent again (the next turn of a conversation).
+
+    Raises:
+        ValueError, RecursionError: as ``json.loads``.
+    """
+    value = json.loads(text)
+    if isinstance(text, str) and _SURROGATE_ESCAPE.search(text) is None:
+        return value  # the common case, a frame: nothing to scrub
+    return _scrubbed(value)  # bytes may also hold surrogates (UTF-16, or UTF-8 'surrogatepass')
+
+
+def _scrubbed(value: Any) -> Any:
+    # Without recursion: a frame may nest as deep as json.loads allows.
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if not isinstance(value, (dict, list)):
+        return value
+    root: List[Any] = [value]
+    stack: List[Any] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, str):
+            container[key] = _LONE_SURROGATE.sub("\ufffd", item)
+        elif isinstance(item, list):
+            stack.extend((item, index) for index in range(len(item)))
+        elif isinstance(item, dict):
+            for name in list(item):
+                fixed = _LONE_SURROGATE.sub("\ufffd", name)
+                if fixed != name:
+                    item[fixed] = item.pop(name)
+                stack.append((item, fixed))
+    return root[0]
 
 
 # -- transport failures, described the same way for both front ends ---------------

@@ -7,14 +7,16 @@ and :func:`build_request` for every call, so bad input is refused with
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
 import random
+import re
 import string
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 
@@ -73,6 +75,18 @@ BROWSER_HEADERS: Tuple[Tuple[str, str], ...] = (
 _CHAT_ID_ALPHABET = string.ascii_lowercase + string.digits
 _SECRET_HEADERS = frozenset({"x-wp-nonce", "cookie", "authorization", "proxy-authorization"})
 _MASK = "****"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: The scheme and ``//``, then the authority of a URL.
+_AUTHORITY = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)([^/?#]*)")
+#: A header name (RFC 9110, 5.1: a token).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: A header value both front ends send as the same bytes: visible ASCII, with
+#: spaces and tabs only inside (requests sends Latin-1, aiohttp UTF-8).
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20\x09\x21-\x7e]*[\x21-\x7e])?)?")
+#: Printable ASCII, without spaces (a nonce).
+_VISIBLE = re.compile(r"[\x21-\x7e]+")
+#: White space and control characters, which no URL given here may hold.
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
 
 #: The options a call may override (the payload fields and the nonce).
 CALL_OPTIONS = frozenset(
@@ -88,15 +102,17 @@ def random_chat_id() -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any user name and password replaced by ``****``."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    """``url`` with any user name and password replaced by ``****``.
+
+    It never fails, not even on what ``urlsplit`` refuses (a port of 99999,
+    ``http://[::1/``): the authority is what follows ``//`` up to the first
+    ``/``, ``?`` or ``#``, and its userinfo what comes before its last ``@``.
+    """
+    match = _AUTHORITY.match(url)
+    if match is None or "@" not in match.group(2):
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{_MASK}@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    host = match.group(2).rpartition("@")[2]
+    return f"{match.group(1)}{_MASK}@{host}{url[match.end() :]}"
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -279,7 +295,11 @@ def build_settings(
     else:
         raise TypeError("headers must be a mapping of header names to values")
     if isinstance(base_url, str):
-        base_url = base_url.rstrip("/")
+        base_url, authorization = _without_userinfo(base_url.rstrip("/"))
+        if authorization is not None and not any(
+            isinstance(name, str) and name.lower() == "authorization" for name, _ in header_items
+        ):
+            header_items = (("Authorization", authorization), *header_items)
     if isinstance(verify, os.PathLike):
         verify = os.fspath(verify)
     return _validated(
@@ -302,8 +322,29 @@ def build_settings(
     )
 
 
+def _without_userinfo(url: str) -> Tuple[str, Optional[str]]:
+    """``url`` without ``user:password@``, and the Basic ``Authorization`` it stood for.
+
+    As requests and httpx do, the credentials go to the site as Basic auth,
+    never in the URL, so never in ``Origin``, ``Referer`` (RFC 9110, 10.1.3),
+    reprs or errors.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, None  # refused, redacted, by check_http_url
+    if parts.username is None and parts.password is None:
+        return url, None
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
+
+
 def _validated(settings: Settings) -> Settings:
-    check_http_url("base_url", settings.base_url)
+    check_http_url("base_url", settings.base_url, secret=True)
+    if "@" in urlsplit(settings.base_url).netloc:
+        raise ValueError("base_url must not hold credentials here; pass them to the client")
     timeout = settings.timeout
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError("timeout must be a number of seconds")
@@ -312,15 +353,20 @@ def _validated(settings: Settings) -> Settings:
     for name, value in settings.headers:
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError("header names and values must be strings")
-        if not name or any(c in name for c in ":\r\n") or any(c in value for c in "\r\n"):
-            raise ValueError(f"invalid header: {name!r}")
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name: {name[:64]!r}")
+        if not _FIELD_VALUE.fullmatch(value):  # the value is not shown: it may be a secret
+            raise ValueError(
+                f"the value of header {name!r} cannot be sent: it must be printable "
+                "ASCII, without line breaks or white space at either end"
+            )
     if settings.proxy is not None:
         if not isinstance(settings.proxy, str):
             raise TypeError("proxy must be a URL string or None")
         check_http_url("proxy", settings.proxy, secret=True)
     _check_optional_str("nonce", settings.nonce, empty_ok=False)
-    if settings.nonce is not None and any(c in settings.nonce for c in "\r\n"):
-        raise ValueError("nonce must be a single line")
+    if settings.nonce is not None and not _VISIBLE.fullmatch(settings.nonce):
+        raise ValueError("nonce cannot be sent as a header: it must be printable ASCII")
     _check_str("bot_id", settings.bot_id)
     _check_optional_str("custom_id", settings.custom_id)
     context_id = settings.context_id
@@ -363,7 +409,9 @@ def _check_verify(verify: object) -> None:
 def check_http_url(name: str, value: object, *, secret: bool = False) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a URL string")
-    shown = redact_url(value) if secret else value
+    shown = redact_url(_URL_FORBIDDEN.sub("", value)) if secret else value
+    if _URL_FORBIDDEN.search(value):
+        raise ValueError(f"{name} must not hold white space or control characters: {shown!r}")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -513,8 +561,18 @@ def _prepare(payload: Dict[str, Any], settings: Settings) -> PreparedRequest:
         raise ValueError(f"messages cannot be sent as JSON: {exc}") from None
     except TypeError as exc:
         raise TypeError(f"messages cannot be sent as JSON: {exc}") from None
-    body = text.encode("utf-8")
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a string from os.fsdecode, or "\ud800" read as JSON)
+        # has no UTF-8: U+FFFD, as a browser's fetch sends it.
+        body = without_lone_surrogates(text).encode("utf-8")
     return PreparedRequest(settings.url, build_headers(settings), body, payload["chatId"])
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, as a browser sends it."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def with_nonce(request: PreparedRequest, nonce: Optional[str]) -> PreparedRequest:

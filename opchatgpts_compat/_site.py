@@ -471,7 +471,14 @@ class SiteState:
         return replace(merged, nonce=self.nonce)
 
     def observe_headers(self, headers: Mapping[str, str]) -> None:
-        """Keep the fresh nonce WordPress sends back in ``X-WP-Nonce``, if any."""
+        """Keep the fresh nonce WordPress sends back in ``X-WP-Nonce``, if any.
+
+        Two of them are ambiguous and both ignored: requests joins them with
+        ``", "`` (no nonce), aiohttp's ``get`` gives the first (issue 11).
+        """
+        getall = getattr(headers, "getall", None)
+        if getall is not None and len(getall(NONCE_HEADER, ())) > 1:
+            return
         fresh = _nonce(headers.get(NONCE_HEADER))
         if fresh is not None:
             self.nonce = fresh

@@ -10,11 +10,13 @@ framing).  No event loop is involved, so this works inside Jupyter's.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import socket
 import ssl
 import threading
+import zlib
 from collections import deque
 from contextlib import contextmanager
 from types import TracebackType
@@ -34,10 +36,14 @@ from typing import (
 )
 
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
+from ._framing import ACCEPT_ENCODING, encoding_error, framing_problem
 from ._models import Reply, StatusEvent
 from ._protocol import (
     ERROR_READ_LIMIT,
@@ -56,8 +62,10 @@ from ._request import (
     build_settings,
     check_options,
     client_options,
+    header_value,
     redact_url,
 )
+from ._secrets import scrub_chain, secrets_of
 from ._site import (
     Fetch,
     NonceRefresh,
@@ -74,8 +82,14 @@ logger = logging.getLogger(__name__)
 
 #: Largest single read; ``read1`` returns less whenever less has arrived.
 READ_SIZE = 64 * 1024
-#: Longest chunk-size line accepted (http.client's ``_MAXLINE``).
+#: Longest chunk-size line accepted, without its extension (http.client's ``_MAXLINE``).
 _MAX_CHUNK_LINE = 65536
+#: A chunk-size line as llhttp takes it: 1-16 hex digits, blanks, then CRLF or ``;``.
+_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:(\r\n)|;)")
+#: What may still become such a line when more bytes arrive.
+_SIZE_PREFIX = re.compile(rb"[0-9A-Fa-f]{0,16}[ \t]*\r?")
+#: Where a chunk extension ends (CR) or breaks (another control character).
+_EXT_STOP = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 _TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})")
 
@@ -243,12 +257,10 @@ class Client:
         settings = self._settings
         while True:  # a page's redirects, one hop at a time: the core decides each
             logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
-            locations: List[Optional[str]] = []
-            response = self._send(
-                fetch.method, fetch.url, fetch.headers, fetch.body, on_answer=locations.append
-            )
+            response = self._send(fetch.method, fetch.url, fetch.headers, fetch.body)
             try:
-                hop = fetch.follow(response.status_code, locations[0], settings)
+                location = getattr(response, _LOCATION, None)
+                hop = fetch.follow(response.status_code, location, settings)
                 if hop is None:
                     with _mapped(settings, started=True):
                         body = _read_all(response, fetch.read_limit)
@@ -265,21 +277,12 @@ class Client:
         url: str,
         headers: Mapping[str, str],
         body: Optional[bytes],
-        *,
-        on_answer: Optional[Callable[[Optional[str]], None]] = None,
     ) -> requests.Response:
         settings = self._settings
-        hooks: Dict[str, Any] = {}
-        if on_answer is not None:
-            # requests works out a redirect's next request even when it does not
-            # follow it, and raises ValueError on a Location it cannot parse:
-            # hand Location to the caller (the core judges it) instead.
-            def take_location(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-                on_answer(response.headers.pop("Location", None))
-
-            hooks["response"] = [take_location]
+        if header_value(headers, "Accept-Encoding") is None:
+            headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
         with _mapped(settings, started=False):
-            return self._get_session().request(
+            response = self._get_session().request(
                 method,
                 url,
                 data=body,
@@ -289,14 +292,23 @@ class Client:
                 verify=settings.verify,  # None: the session's (by default, checked)
                 stream=True,
                 allow_redirects=False,  # a page's are followed by _fetch; a POST's never
-                hooks=hooks,
+                hooks={"response": [_hold_location]},
             )
+            # aiohttp refuses a head whose body length is ambiguous; so does this
+            # twin (already in _Response, unless the caller's session is used).
+            problem = framing_problem(response.raw.headers.getlist)
+            if problem is not None:
+                response.close()
+                raise urllib3.exceptions.ProtocolError(f"Invalid answer head: {problem}")
+            return response
 
     def _get_session(self) -> requests.Session:
         with self._lock:  # threads share a client: one session, made once
             if self._session is None:
                 session = requests.Session()
                 session.trust_env = False  # the proxy is what ``proxy`` says, in both front ends
+                for prefix in ("http://", "https://"):
+                    session.mount(prefix, _Adapter())  # skips 1xx answers, as aiohttp does
                 self._session = session
             return self._session
 
@@ -481,12 +493,15 @@ class Stream:
             while isinstance(step, Fetch):
                 step = refresh.feed_fetch(*self._client._fetch(step))
             response = self._post(step)
+        error = encoding_error(response.raw.headers.getlist("Content-Encoding"))
+        if error is not None:
+            raise error
         self._chunked = _ChunkedBody.of(response)
         self._parser = ReplyParser(
             response.status_code,
             response.headers.get("Content-Type", ""),
             max_event_size=settings.max_event_size,
-            location=response.headers.get("Location"),
+            location=getattr(response, _LOCATION, None),
             proxy=settings.redacted_proxy,
             url=redact_url(settings.url),
             bot_id=settings.custom_id or settings.bot_id,
@@ -559,6 +574,70 @@ class Stream:
         return _mapped(self._settings, started=started, parser=self._parser)
 
 
+class _Response(http.client.HTTPResponse):
+    """http.client's response, reading a head as aiohttp does.
+
+    It skips every 1xx answer but 101 (http.client skips only ``100
+    Continue`` and takes ``103 Early Hints`` or ``102 Processing`` for the
+    final answer; RFC 9110, section 15.2), and refuses a head whose body
+    length is ambiguous before urllib3 looks at it, closing the socket.
+    """
+
+    def begin(self) -> None:
+        super().begin()
+        problem = framing_problem(lambda name: self.msg.get_all(name) or [])
+        if problem is not None:
+            self.close()
+            raise http.client.HTTPException(f"Invalid answer head: {problem}")
+
+    def _read_status(self) -> Tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 102 <= status < 200:  # 100: http.client skips it itself
+                return version, status, reason
+            logger.debug("skipped a %d answer", status)
+            for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
+                line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
+                if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
+                    raise http.client.LineTooLong("header line")
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            else:
+                raise http.client.HTTPException("got more than 100 headers")
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _Response
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _Response
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections whose responses skip 1xx answers."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
 def _close_session(session: requests.Session) -> None:
     # Session.close() empties urllib3's pool managers, but urllib3 2.x no
     # longer closes the idle connections of the pools it drops: they wait for
@@ -575,6 +654,21 @@ def _close_session(session: requests.Session) -> None:
                 if pool is not None:
                     pool.close()
     session.close()
+
+
+#: Where :func:`_hold_location` keeps a redirect's target.
+_LOCATION = "_opchatgpts_location"
+
+
+def _hold_location(response: requests.Response, **_: Any) -> None:
+    """Take ``Location`` out of an answer that must not be followed.
+
+    Even with ``allow_redirects=False`` requests parses it (and reads the
+    body) to prepare the next request, and a target ``urlsplit`` refuses
+    (port 99999, ``http://[::1/``) escapes as a bare ValueError.  Without it
+    the answer is the site's, and the core names the target (issue 11).
+    """
+    setattr(response, _LOCATION, response.headers.pop("Location", None))
 
 
 def _proxies(settings: Settings) -> Optional[Dict[str, str]]:
@@ -621,6 +715,7 @@ def _mapped(
                 partial=partial,
                 cause=connect_cause(exc),
             )
+        scrub_chain(exc, secrets_of(settings))  # no proxy password in the chain (issue 11)
         logger.debug("%s: %s", type(exc).__name__, error)
         raise error from exc
 
@@ -635,36 +730,48 @@ class _ChunkedBody:
     has arrived.  Errors become urllib3's, as ``raw.read1`` raises them.  The
     connection is closed when the stream ends (as it already was), so
     http.client never reads from it again.
+
+    The framing is read as aiohttp's parser (llhttp) reads it, so both front
+    ends take and refuse the same bytes (README, "Framing"): a size is 1 to 16
+    hex digits (no ``0x``, sign, ``_`` or leading space), then optional spaces
+    or tabs, an optional extension (``;`` and no control characters) and CRLF;
+    the data ends with CRLF or LF.  An extension of any length is skipped, as
+    it arrives, without being kept.
     """
 
-    __slots__ = ("_buffer", "_end", "_file", "_left", "_skip")
+    __slots__ = ("_buffer", "_crlf", "_decoder", "_end", "_ext", "_file", "_left", "_size")
 
-    def __init__(self, file: Any) -> None:
+    def __init__(self, file: Any, decoder: Optional[_Inflater] = None) -> None:
         self._file = file
+        self._decoder = decoder  # for a gzip or deflate body
         self._buffer = b""
         self._left = 0  # data bytes left in the current chunk
-        self._skip = 0  # bytes of the CRLF after a chunk's data still to drop
+        self._crlf = 0  # after a chunk's data: 2 = CRLF or LF to come, 1 = LF to come
+        self._ext = 0  # in a chunk extension: 1 = its first byte to come, 2 = in it
+        self._size = 0  # the size of the chunk whose extension is being skipped
         self._end = False
 
     @classmethod
     def of(cls, response: requests.Response) -> Optional[_ChunkedBody]:
         """A reader for ``response``'s body, or ``None`` to use ``raw.read1``.
 
-        Only for a chunked body without Content-Encoding (urllib3 decodes
-        those) that nobody has started to read.
+        Only for a chunked body that nobody has started to read, in no
+        Content-Encoding or in gzip or deflate: then every chunked answer to
+        a chat is framed by the same rules, whatever its coding.
         """
         raw = response.raw
         inner = getattr(raw, "_fp", None)
         file = getattr(inner, "fp", None)
+        coding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if (
             not getattr(raw, "chunked", False)
-            or "Content-Encoding" in response.headers
+            or coding not in ("identity", "gzip", "deflate")
             or getattr(inner, "chunk_left", 0) is not None
             or getattr(raw, "_fp_bytes_read", 1) != 0
             or not hasattr(file, "read1")
         ):
             return None
-        return cls(file)
+        return cls(file, None if coding == "identity" else _Inflater(coding))
 
     def read(self) -> bytes:
         """The data of the chunks that have arrived; waits only when there is none.
@@ -677,9 +784,17 @@ class _ChunkedBody:
         """
         try:
             while True:
-                data = self._take()
-                if data or self._end:
-                    return data
+                decoder = self._decoder
+                if decoder is None:
+                    data = self._take()
+                    if data or self._end:
+                        return data
+                else:
+                    data = decoder.inflate(b"" if decoder.tail else self._take())
+                    if data:
+                        return data
+                    if self._end and not decoder.tail:
+                        return decoder.finish()
                 more = self._file.read1(READ_SIZE)
                 if not more:
                     raise urllib3.exceptions.ProtocolError(
@@ -697,12 +812,15 @@ class _ChunkedBody:
 
     def _take(self) -> bytes:
         # Parse the buffer: data of whole and partial chunks out, framing dropped.
+        # A framing error is raised once the data before it has been handed over.
         buffer = self._buffer
         size = len(buffer)
         at = 0
         left = self._left
-        skip = self._skip
+        crlf = self._crlf
+        ext = self._ext
         pieces: List[bytes] = []
+        error = ""
         while not self._end:
             if left:
                 stop = at + left
@@ -715,37 +833,122 @@ class _ChunkedBody:
                 pieces.append(buffer[at:stop])
                 at = stop
                 left = 0
-                skip = 2
-            if skip:
-                # http.client reads these two bytes (the CRLF) without looking.
-                if at + skip > size:
-                    skip -= size - at
-                    at = size
+                crlf = 2
+            if crlf:
+                if at >= size:
                     break
-                at += skip
-                skip = 0
-            eol = buffer.find(b"\n", at)
-            if eol < 0:
-                if size - at > _MAX_CHUNK_LINE and not pieces:
-                    raise ValueError("chunk size line too long")
+                byte = buffer[at]
+                if byte == 10:  # LF
+                    crlf = 0
+                elif byte == 13 and crlf == 2:  # CR
+                    crlf = 1
+                    at += 1
+                    continue
+                else:
+                    error = "no CRLF after the chunk data"
+                    break
+                at += 1
+            if ext:
+                if ext == 1:
+                    if at >= size:
+                        break
+                    if buffer[at] in b" \t":
+                        error = "white space after ';' in a chunk extension"
+                        break
+                    ext = 2
+                stop_at = _EXT_STOP.search(buffer, at)
+                if stop_at is None:
+                    at = size  # skipped, not kept
+                    break
+                at = stop_at.start()
+                if buffer[at] != 13 or buffer[at + 1 : at + 2] not in (b"", b"\n"):
+                    error = "a control character in a chunk extension"
+                    break
+                if at + 1 >= size:
+                    break  # the LF is still to come
+                at += 2
+                ext = 0
+                left = self._size
+                if not left:
+                    self._end = True
+                continue
+            match = _SIZE_LINE.match(buffer, at)
+            if match is None:
+                rest = buffer[at : at + _MAX_CHUNK_LINE + 1]
+                if len(rest) <= _MAX_CHUNK_LINE and _SIZE_PREFIX.fullmatch(rest):
+                    break  # the rest of the line is still to come
+                error = f"invalid chunk size line {rest[:20]!r}"
                 break
-            line = buffer[at:eol].split(b";", 1)[0]
-            try:
-                length = int(line, 16)  # as http.client: ValueError for garbage
-                if length < 0:
-                    raise ValueError(f"negative chunk size {line!r}")
-            except ValueError:
-                if pieces:
-                    break  # hand over the data before it first, as read1 would
-                raise
-            at = eol + 1
+            at = match.end()
+            length = int(match.group(1), 16)
+            if match.group(2) is None:  # an extension follows
+                ext = 1
+                self._size = length
+                continue
             if not length:
                 self._end = True
             left = length
         self._left = left
-        self._skip = skip
+        self._crlf = crlf
+        self._ext = ext
         self._buffer = buffer[at:] if at < size else b""
+        if error and not pieces:
+            raise ValueError(error)
         return b"".join(pieces) if len(pieces) != 1 else pieces[0]
+
+
+class _Inflater:
+    """A gzip or deflate body, at most ``READ_SIZE`` bytes out per call.
+
+    As urllib3's ``read1`` does: a small read of a bomb never becomes a huge
+    string at once; the compressed rest waits in ``unconsumed_tail``.  gzip
+    members that follow each other are read in turn; deflate is zlib-wrapped
+    or raw, as its first bytes say (as urllib3 reads them).
+    """
+
+    __slots__ = ("_gzip", "_obj", "_raw_tried")
+
+    def __init__(self, coding: str) -> None:
+        self._gzip = coding == "gzip"
+        self._obj = zlib.decompressobj(31 if self._gzip else 15)
+        self._raw_tried = self._gzip
+
+    @property
+    def tail(self) -> bool:
+        """Compressed bytes are waiting: the last call stopped at ``READ_SIZE``,
+        or another gzip member follows."""
+        obj = self._obj
+        return bool(obj.unconsumed_tail) or (self._gzip and obj.eof and bool(obj.unused_data))
+
+    def inflate(self, data: bytes) -> bytes:
+        """Up to ``READ_SIZE`` decompressed bytes of what came so far.
+
+        Raises:
+            urllib3.exceptions.DecodeError: the body is not in its coding.
+        """
+        try:
+            obj = self._obj
+            if not self._raw_tried and data:
+                self._raw_tried = True
+                try:
+                    return obj.decompress(data, READ_SIZE)
+                except zlib.error:  # deflate without the zlib wrapper
+                    self._obj = obj = zlib.decompressobj(-15)
+            out = obj.decompress(obj.unconsumed_tail + data, READ_SIZE)
+            while self._gzip and obj.eof and obj.unused_data and not out:
+                rest = obj.unused_data  # the next gzip member
+                self._obj = obj = zlib.decompressobj(31)
+                out = obj.decompress(rest, READ_SIZE)
+            return out
+        except zlib.error as exc:
+            raise urllib3.exceptions.DecodeError(
+                "Received response with a Content-Encoding that failed to decode", exc
+            ) from exc
+
+    def finish(self) -> bytes:
+        """What is left at the end of the body (once; then nothing)."""
+        obj, self._obj = self._obj, zlib.decompressobj()
+        return b"" if obj.eof else obj.flush()
 
 
 def _failure_kind(exc: BaseException) -> str:

@@ -137,21 +137,26 @@ class Script:
     status: int = 200
     headers: Sequence[Tuple[str, str]] = (("Content-Type", SSE),)
     body: Sequence[Step] = ()
-    framing: str = "chunked"  # "chunked", "close" or "length"
+    #: "chunked", "close", "length", or "raw": no head, the steps write every byte.
+    framing: str = "chunked"
     reason: Optional[str] = None
     #: Read the request, then stall or reset before the status line.
     before_head: Optional[Union[Stall, Abort]] = None
+    #: Bytes written before the status line: 1xx answers (103 Early Hints).
+    interim: bytes = b""
 
     @property
     def keeps_alive(self) -> bool:
         """The answer ends whole and the connection stays fit for another request."""
         return (
             self.before_head is None
-            and self.framing in ("chunked", "length")
+            and self.framing in ("chunked", "length")  # not "close" or "raw"
             and not any(isinstance(step, (Stall, Cut, Abort)) for step in self.body)
         )
 
     def head(self) -> bytes:
+        if self.framing == "raw":
+            return self.interim
         reason = self.reason
         if reason is None:
             from http import HTTPStatus
@@ -174,7 +179,7 @@ class Script:
             lines.append(f"Content-Length: {size}")
         elif self.framing == "close":
             lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return self.interim + ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 Route = Union[Script, Callable[["Request"], Script]]
@@ -439,7 +444,7 @@ class FaultServer:
         if chunked:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
-        elif script.framing == "close":
+        elif script.framing in ("close", "raw"):
             if writer.can_write_eof():
                 writer.write_eof()
             else:

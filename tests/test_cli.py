@@ -1016,3 +1016,22 @@ def test_json_tells_a_cancelled_reply_and_the_chat_goes_on(server: Server, use_a
     }
     assert out == ""
     assert err == f"{PROMPT}[cancelled]\n> \n"
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_a_lone_surrogate_in_a_reply_is_printed_and_the_chat_goes_on(use_async: bool) -> None:
+    # "\ud800" is valid JSON but no text: it becomes U+FFFD (issue 11, class 9),
+    # so it neither kills the CLI when printed nor the next turn when sent back.
+    from fault_server import Script, ServerThread, end_frame, live
+
+    answer = Script(body=[live("x\ud800y"), end_frame("x\ud800y")])
+    with ServerThread() as faults:
+        base_url = faults.route("surrogate", answer)
+        done = chat_on_a_terminal(
+            "--base-url", base_url, "--nonce", "n", *front_end(use_async), lines=["a", "b"]
+        )
+        requests = [r for c in faults.connections_for("surrogate") for r in c.requests]
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "x\ufffdy\n" * 2
+    assert [r.json()["newMessage"] for r in requests] == ["a", "b"]
+    assert requests[1].json()["messages"][-1]["content"] == "x\ufffdy"

@@ -8,13 +8,15 @@ searched for the proxy password, the nonce and the cookie.
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
+import traceback
 from typing import Any, Iterator, List
 
 import pytest
 import trustme
-from fault_server import FaultServer, Script, ServerThread, end_frame, live
+from fault_server import Abort, Cut, FaultServer, Raw, Script, ServerThread, end_frame, live
 from proxy_server import ProxyServer
 from twin import BOTH, MESSAGES, Twin
 
@@ -294,3 +296,58 @@ async def test_provider_methods_take_verify(tls_server: Any, request: Any, ca_fi
     assert text == "secure hello"
     with pytest.raises(TransportError):
         await Opchatgpts.create_async("m", MESSAGES, base_url=base_url)
+
+
+# -- issue 11: no secret in an error's chain ---------------------------------------------
+
+#: A proxy that answers CONNECT (or anything) with these bytes: the fault
+#: server routes a CONNECT by its target, ``127.0.0.1:<port>``.
+PROXY_ANSWERS = {
+    "407": Script(407, (("Proxy-Authenticate", 'Basic realm="x"'),), [], "length"),
+    "502": Script(502, (("Content-Type", "text/html"),), [b"<h1>Bad Gateway</h1>"], "length"),
+    "garbage": Script(headers=(), body=[Raw(b"garbage\r\n\r\n"), Cut()], framing="raw"),
+    "cut": Script(before_head=Abort()),
+    "bad-status-line": Script(
+        headers=(), body=[Raw(b"HTTP/1.1 99999 x\r\n\r\n"), Cut()], framing="raw"
+    ),
+}
+TOKEN = base64.b64encode(f"user:{PASSWORD}".encode()).decode()
+
+
+def chain_text(error: BaseException) -> str:
+    """Everything an error and the exceptions it holds can show."""
+    shown = ["".join(traceback.format_exception(type(error), error, error.__traceback__))]
+    stack, seen = [error], set()
+    while stack:
+        link = stack.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        held = [link.__cause__, link.__context__, *link.args, *vars(link).values()]
+        shown += [str(link), repr(link), repr(link.args), repr(vars(link))]
+        stack += [item for item in held if isinstance(item, BaseException)]
+    return "\n".join(shown)
+
+
+@pytest.mark.parametrize("answer", sorted(PROXY_ANSWERS))
+@pytest.mark.parametrize("tls", [True, False], ids=["https", "http"])
+async def test_no_proxy_secret_in_the_chain_of_an_error(
+    server: Any, twin: Twin, answer: str, tls: bool
+) -> None:
+    with socket.socket() as s:  # a target nobody listens on: the proxy answers first
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = PROXY_ANSWERS[answer]
+    server.route(f"127.0.0.1:{port}", script)  # CONNECT 127.0.0.1:port
+    server.route(f"x-{answer}-{tls}-{twin.kind}", script)  # POST http://127.0.0.1:port/x-...
+    scheme = "https" if tls else "http"
+    base_url = f"{scheme}://127.0.0.1:{port}/x-{answer}-{tls}-{twin.kind}"
+    proxy = f"http://user:{PASSWORD}@127.0.0.1:{server.port}"
+    outcome = await twin.run(base_url, proxy=proxy, nonce=NONCE, timeout=5)
+    error = outcome.error
+    assert error is not None
+    text = chain_text(error)
+    assert error.__cause__ is not None or answer in ("407", "502")
+    for secret in (PASSWORD, TOKEN, NONCE):
+        assert secret not in text, (secret, text)
+    assert f"127.0.0.1:{server.port}" in str(error) or answer in ("cut", "garbage") or not tls
