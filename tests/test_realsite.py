@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -39,7 +38,6 @@ from opchatgpts_compat import (
     AsyncClient,
     Client,
     Opchatgpts,
-    OpchatgptsError,
     RejectedError,
     Reply,
     ServerError,
@@ -131,7 +129,7 @@ def upstream_log() -> List[Dict[str, Any]]:
 
 def records_of(message: str) -> List[Dict[str, Any]]:
     """The upstream's records of requests whose last user message is ``message``."""
-    key = message.split()[0]
+    key = message.split(maxsplit=1)[0]
     return [r for r in upstream_log() if r["last_user"] and key in r["last_user"]]
 
 
@@ -235,7 +233,10 @@ class Wire:
         )
 
     def _record(self, method: str, url: str, status: int, sent: Any, got: Any) -> None:
-        route = url.split("rest_route=")[-1] if "rest_route=" in url else url.split("/", 3)[-1]
+        if "rest_route=" in url:
+            route = url.rsplit("rest_route=", maxsplit=1)[-1]
+        else:
+            route = url.split("/", 3)[-1]
         self.exchanges.append(Exchange(method, "/" + route.lstrip("/"), status, sent, got))
 
     def submits(self, start: int = 0) -> List[Exchange]:
@@ -293,7 +294,9 @@ async def not_streamed(twin: Twin, site: Site) -> None:
     """``stream=False``: one JSON answer, one chunk, the whole reply."""
     new = mark("not streamed")
     async with Wire(twin) as wire:
-        outcome = await twin.stream(wire.client(site), [{"role": "user", "content": new}], stream=False)
+        outcome = await twin.stream(
+            wire.client(site), [{"role": "user", "content": new}], stream=False
+        )
     reply = outcome.expect_ok()
     assert outcome.chunks == [reply.text] == [expected_text([], new)]
     check_usage(reply)
@@ -301,14 +304,15 @@ async def not_streamed(twin: Twin, site: Site) -> None:
 
 
 async def site_streaming_off(twin: Twin, site: Site) -> None:
-    """A site with streaming switched off answers a streaming request with
-    JSON: the client gives that reply as one chunk."""
+    """A site with streaming switched off: its page says so, ``from_page``
+    asks for one JSON answer, and the reply comes as one chunk."""
     new = mark("site streaming off")
-    headers = {"X-Realsite-No-Stream": "1"}
-    async with Wire(twin) as wire:
-        outcome = await twin.stream(
-            wire.client(site, headers=headers), [{"role": "user", "content": new}]
-        )
+    options = {**site.page_options, "headers": {"X-Realsite-No-Stream": "1"}}
+    client = await twin.from_page(site.page_url, **options)
+    try:
+        outcome = await twin.stream(client, [{"role": "user", "content": new}])
+    finally:
+        await twin.close(client)
     reply = outcome.expect_ok()
     assert outcome.chunks == [reply.text] == [expected_text([], new)]
     check_received(new, [], stream=False)
@@ -454,14 +458,36 @@ async def rejected_long(twin: Twin, site: Site) -> None:
 
 
 async def upstream_failure(twin: Twin, site: Site) -> None:
-    """The upstream answers 500: the plugin reports it, a ServerError."""
+    """The upstream answers 500: from 1.9.3 the plugin reports it, a
+    ServerError; 1.6.x swallows it and ends with an empty reply."""
     new = mark("FAIL500")
     async with Wire(twin) as wire:
         outcome = await twin.stream(wire.client(site), [{"role": "user", "content": new}])
-    assert isinstance(outcome.error, ServerError), outcome.error
-    assert outcome.error.message, outcome.error
-    assert outcome.chunks == [] and outcome.error.partial == ""
     assert record_of(new)["status"] == 500
+    assert text_chunks(outcome) == []
+    if site.version < (1, 9, 3):
+        assert outcome.expect_ok().text == ""
+        return
+    assert isinstance(outcome.error, ServerError), outcome.error
+    assert not isinstance(outcome.error, RejectedError), outcome.error
+    assert outcome.error.message and outcome.error.partial == "", outcome.error
+
+
+async def unknown_bot(twin: Twin, site: Site) -> None:
+    """A bot id the site does not have: refused (403) before 1.9.3, an error
+    (a ServerError) until 3.0.2, the default bot's reply from 3.0.3."""
+    new = mark("unknown bot")
+    async with Wire(twin) as wire:
+        outcome = await twin.stream(
+            wire.client(site, bot_id="no-such-bot"), [{"role": "user", "content": new}]
+        )
+    if site.version >= (3, 0, 3):
+        assert outcome.expect_ok().text == expected_text([], new)
+        return
+    assert isinstance(outcome.error, ServerError), outcome.error
+    assert isinstance(outcome.error, RejectedError) == (site.version < (1, 9, 3)), outcome.error
+    assert outcome.error.message, outcome.error
+    assert records_of(new) == []
 
 
 async def status_frames(twin: Twin, site: Site) -> None:
@@ -530,6 +556,7 @@ SCENARIOS: Dict[str, Callable[[Twin, Site], Awaitable[None]]] = {
         rejected_empty,
         rejected_long,
         upstream_failure,
+        unknown_bot,
         status_frames,
         concurrent_streams,
     )
@@ -545,48 +572,45 @@ async def test_scenario(scenario: str, twin: Twin, site: Site) -> None:
 # -- the g4f provider's three methods ------------------------------------------------
 
 
-async def test_provider_methods(site: Site) -> None:
-    """``create_completion`` (streamed and not), ``create_async_generator`` (both
-    forms) and ``create_async``: each sends the new message once."""
-    options = {k: v for k, v in site.options.items()}
-    got: Dict[str, Tuple[str, str]] = {}
-
-    new = mark("create_completion stream")
-    got["completion"] = (new, "".join(Opchatgpts.create_completion("gpt-3.5-turbo", [{"role": "user", "content": new}], **options)))
-    new = mark("create_completion whole")
-    chunks = list(
-        Opchatgpts.create_completion(
-            "gpt-3.5-turbo", [{"role": "user", "content": new}], stream=False, **options
+async def provider_reply(method: str, messages: List[Dict[str, str]], **options: Any) -> str:
+    """The whole reply through one of the provider's ways to call it."""
+    model = "gpt-3.5-turbo"
+    if method == "create_completion":
+        return "".join(Opchatgpts.create_completion(model, messages, **options))
+    if method == "create_completion-whole":
+        whole = list(Opchatgpts.create_completion(model, messages, stream=False, **options))
+        assert len(whole) == 1, whole
+        return whole[0]
+    if method == "create_async_generator":
+        return "".join(
+            [c async for c in Opchatgpts.create_async_generator(model, messages, **options)]
         )
-    )
-    assert len(chunks) == 1
-    got["whole"] = (new, chunks[0])
-    new = mark("create_async_generator")
-    got["generator"] = (
-        new,
-        "".join(
-            [
-                c
-                async for c in Opchatgpts.create_async_generator(
-                    "gpt-3.5-turbo", [*HISTORY, {"role": "user", "content": new}], **options
-                )
-            ]
-        ),
-    )
-    new = mark("create_async_generator awaited")
-    generator = await Opchatgpts.create_async_generator(
-        "gpt-3.5-turbo", [{"role": "user", "content": new}], **options
-    )
-    got["awaited"] = (new, "".join([c async for c in generator]))
-    new = mark("create_async")
-    got["create_async"] = (
-        new,
-        await Opchatgpts.create_async("gpt-3.5-turbo", [{"role": "user", "content": new}], **options),
-    )
-    for how, (new, text) in got.items():
-        history = HISTORY if how == "generator" else []
-        assert text == expected_text(history, new), how
-        check_received(new, history, stream=how != "whole")
+    if method == "create_async_generator-awaited":
+        generator = await Opchatgpts.create_async_generator(model, messages, **options)
+        return "".join([c async for c in generator])
+    assert method == "create_async"
+    return await Opchatgpts.create_async(model, messages, **options)
+
+
+PROVIDER_METHODS = [
+    "create_completion",
+    "create_completion-whole",
+    "create_async_generator",
+    "create_async_generator-awaited",
+    "create_async",
+]
+
+
+@pytest.mark.parametrize("method", PROVIDER_METHODS)
+async def test_provider(method: str, site: Site) -> None:
+    """The g4f provider's three methods (``create_completion`` streamed and
+    whole, ``create_async_generator`` iterated and awaited, ``create_async``),
+    given a history: the model gets it in order and the new message once."""
+    new = mark(method)
+    options = {"base_url": site.base_url, **site.options}
+    text = await provider_reply(method, [*HISTORY, {"role": "user", "content": new}], **options)
+    assert text == expected_text(HISTORY, new)
+    check_received(new, HISTORY)
 
 
 # -- the command line ------------------------------------------------------------------
@@ -596,6 +620,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "opchatgpts_compat", "chat", "--timeout", str(TIMEOUT), *args],
         capture_output=True,
+        check=False,
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONWARNINGS": "error"},
@@ -616,35 +641,40 @@ def test_cli(how: str, site: Site) -> None:
         args = ["--base-url", site.base_url, *(["--async"] if how.endswith("async") else [])]
     done = run_cli(*args, new)
     assert done.returncode == 0, done.stderr
-    text = expected_text([], new)
     if how == "page-json":
+        # A conversation: it starts from the chatbot's start sentence.
+        history = Client.from_page(site.page_url).conversation().messages
         lines = [json.loads(line) for line in done.stdout.splitlines()]
+        text = expected_text(history, new)
         assert "".join(line.get("chunk", "") for line in lines) == text
         assert lines[-1]["reply"] == text and lines[-1]["usage"]
     else:
-        assert done.stdout == text + "\n"
-    check_received(new, [])
+        history = []
+        assert done.stdout == expected_text(history, new) + "\n"
+    check_received(new, history)
 
 
 # -- the sites themselves ---------------------------------------------------------------
 
 
 def test_gzip_site_compresses_the_stream(site: Site) -> None:
-    """The gzip vhost really compresses chats/submit, so the tier tests that."""
+    """The gzip vhost really compresses the event stream, so the tier tests that."""
     if not site.entry.get("gzip"):
         pytest.skip("not the gzip vhost")
-    body = json.dumps(
-        {"botId": "default", "messages": [], "newMessage": "gzip?", "stream": True}
-    ).encode()
-    request = urllib.request.Request(
-        site.base_url + "/wp-json/mwai-ui/v1/chats/submit",
-        data=body,
-        headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
-            encoding, raw = answer.headers.get("Content-Encoding"), answer.read()
-    except urllib.error.HTTPError as error:  # 401 without a nonce: compressed too
-        encoding, raw = error.headers.get("Content-Encoding"), error.read()
-    assert encoding == "gzip"
-    assert gzip.decompress(raw)
+    rest = site.base_url + "/wp-json"
+    with requests.Session() as session:
+        started = session.post(rest + "/mwai/v1/start_session", timeout=TIMEOUT)
+        nonce = started.json()["restNonce"]
+        body = {"botId": "default", "messages": [], "newMessage": mark("gzip"), "stream": True}
+        with session.post(
+            rest + "/mwai-ui/v1/chats/submit",
+            json=body,
+            headers={"X-WP-Nonce": nonce, "Accept-Encoding": "gzip"},
+            stream=True,
+            timeout=TIMEOUT,
+        ) as answer:
+            raw = answer.raw.read(decode_content=False)
+            headers = answer.headers
+    assert headers["Content-Type"].startswith("text/event-stream")
+    assert headers["Content-Encoding"] == "gzip"
+    assert b'"type":"end"' in gzip.decompress(raw)
