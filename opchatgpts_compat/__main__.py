@@ -69,7 +69,7 @@ LOCAL_DELAY = 0.02
 
 #: The AI Engine versions the embedded server can behave as (``server.FLAVORS``,
 #: repeated so that ``--help`` does not import aiohttp).
-FLAVORS = ("2.0", "3.6")
+FLAVORS = ("2.0", "3.6", "1.6")
 
 T = TypeVar("T")
 
@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--flavor",
         choices=FLAVORS,
-        help="with --local: the AI Engine version to behave as (default: 2.0)",
+        help="with --local: the AI Engine version to behave as: 2.0.9, 3.6.2 or 1.6.94 "
+        "(default: 2.0)",
     )
     chat.add_argument("--proxy", metavar="URL", help="http://[user:password@]host:port")
     chat.add_argument(
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--flavor",
         choices=FLAVORS,
         default="2.0",
-        help="the AI Engine version to behave as (default: 2.0)",
+        help="the AI Engine version to behave as: 2.0.9, 3.6.2 or 1.6.94 (default: 2.0)",
     )
     serve.add_argument(
         "--delay",
@@ -193,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-nonce",
         dest="require_nonce",
         action="store_false",
-        help="accept requests without X-WP-Nonce (as AI Engine before 2.0)",
+        default=None,
+        help="accept requests without X-WP-Nonce (as AI Engine before 2.0; "
+        "the 1.6 flavour always does)",
     )
     serve.add_argument(
         "--event-logs", action="store_true", help="3.6: send the status frame before the reply"

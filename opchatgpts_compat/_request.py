@@ -119,6 +119,9 @@ class Settings:
     #: A CA bundle (file, or directory of hashed certificates) that replaces the
     #: default trust store; ``None``: the default.  Certificates are always checked.
     verify: Optional[str] = None
+    #: Send ``custom_id`` as ``id``, as AI Engine before 1.9.8 names a custom bot
+    #: (set by ``from_page`` when the page does).
+    legacy_id: bool = False
 
     @property
     def rest_base(self) -> str:
@@ -270,6 +273,8 @@ def _validated(settings: Settings) -> Settings:
     _check_str("session_id", settings.session_id)
     if not isinstance(settings.stream, bool):
         raise TypeError("stream must be True or False")
+    if not isinstance(settings.legacy_id, bool):
+        raise TypeError("legacy_id must be True or False")
     size = settings.max_event_size
     if size is not None:
         if isinstance(size, bool) or not isinstance(size, int):
@@ -393,14 +398,23 @@ def drop_header(headers: Dict[str, str], name: str) -> None:
 
 
 def build_payload(messages: Sequence[Mapping[str, Any]], settings: Settings) -> Dict[str, Any]:
-    """The JSON body AI Engine's own chatbot sends, as the original provider filled it."""
+    """The JSON body AI Engine's own chatbot sends, as the original provider filled it.
+
+    The last message is the new one: its content goes in ``newMessage`` and
+    the ones before it in ``messages``, as the site's own chatbot sends them.
+    AI Engine 2.0+ appends ``newMessage`` after ``messages`` (1.x replaces a
+    trailing user item, else appends it), so the whole list there would make
+    the model read the new message twice (PROTOCOL.md section 1).
+    """
+    bot: Dict[str, Any] = {"botId": settings.bot_id, "customId": settings.custom_id}
+    if settings.legacy_id and settings.custom_id is not None:
+        bot = {"id": settings.custom_id, "botId": settings.bot_id or None}  # before 1.9.8
     return {
-        "botId": settings.bot_id,
-        "customId": settings.custom_id,
+        **bot,
         "session": settings.session_id,
         "chatId": settings.chat_id or random_chat_id(),
         "contextId": settings.context_id,
-        "messages": [dict(message) for message in messages],
+        "messages": [dict(message) for message in messages[:-1]],
         "newMessage": messages[-1]["content"],
         "newFileId": None,
         "stream": settings.stream,
@@ -432,7 +446,6 @@ def build_turn_request(
     check_text(text)
     assert isinstance(text, str)
     payload = build_payload([*history, {"role": "user", "content": text}], settings)
-    payload["messages"] = [dict(message) for message in history]
     return _prepare(payload, settings)
 
 

@@ -9,11 +9,23 @@ feeds it what came back, the way it feeds answer bytes to ``ReplyParser``
 * when ``chats/submit`` answers 401 ``rest_forbidden`` (no nonce) or 403
   ``rest_cookie_invalid_nonce`` (a stale one), the site refused the request
   before doing any work, so it is safe to send it again: the nonce is dropped,
-  a fresh one fetched as the site's own chatbot does (AI Engine 2.4.4+:
-  ``POST {rest}/mwai/v1/start_session`` without a nonce; before that, the
-  ``restNonce`` in the chatbot page: the page ``from_page`` read, else the
-  Referer page, else ``{base_url}/``, skipping a page that hands out the nonce
-  just refused, as cached pages do), and the request retried once;
+  a fresh one fetched as the site's own chatbot does, and the request retried
+  once.  The plan, at most seven requests before the retry:
+
+  1. ``POST {rest}/mwai/v1/start_session`` without a nonce (AI Engine 2.4.4+);
+  2. the ``restNonce`` of a chatbot page (2.0.1-2.4.3 embed it only in pages
+     that show a chatbot): the page ``from_page`` read, else the Referer page,
+     else ``{base_url}/``;
+  3. when none of those shows a chatbot (it sits on an inner page), WordPress's
+     own search, open to guests: ``GET {rest}/wp/v2/search?search=mwai_chatbot``
+     lists the posts and pages whose content holds the chatbot shortcode
+     (``[mwai_chatbot]``, 1.x ``[mwai_chatbot_v2]``); the first two on the
+     site's own origin are read as in 2.
+
+  A page that hands out the nonce just refused (as cached pages do) is passed
+  over.  When a nonce was refused and no source gives one, the site hands none
+  to guests (AI Engine 1.x checks no nonce, but WordPress refuses any invalid
+  one): the request is sent once more without a nonce;
 * a rejection once the retry is spent, or with another code, is raised.
 
 The chatbot page is read with the standard library's HTML parser: every
@@ -28,7 +40,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Union
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from ._conversation import Transcript
 from ._exceptions import HTTPStatusError, OpchatgptsError
@@ -71,6 +83,13 @@ NONCE_STATUSES = frozenset({401, 403})
 PAGE_READ_LIMIT = 8 * 1024 * 1024
 #: A ``start_session`` answer is a small JSON object.
 SESSION_READ_LIMIT = ERROR_READ_LIMIT
+#: A search answer lists a few URLs.
+SEARCH_READ_LIMIT = ERROR_READ_LIMIT
+#: What the search looks for in post content: AI Engine's chatbot shortcode
+#: (``[mwai_chatbot ...]``, 1.x ``[mwai_chatbot_v2 ...]``).
+SEARCH_TERM = "mwai_chatbot"
+#: How many pages the search may add to the plan.
+SEARCH_PAGES = 2
 
 #: A WordPress nonce is 10 hex characters; accept any short printable token.
 _NONCE = re.compile(r"[A-Za-z0-9_\-.]{1,128}")
@@ -105,6 +124,8 @@ class Chatbot:
     user_name: str = "User: "
     #: The guest nonce the page embeds (AI Engine 2.0.1-2.4.3), else ``None``.
     nonce: Optional[str] = field(default=None, repr=False)
+    #: The page names the custom bot ``id`` (AI Engine before 1.9.8), not ``customId``.
+    legacy_id: bool = False
     #: The decoded ``data-system`` and ``data-params`` objects.
     system: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     params: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -174,11 +195,17 @@ def _chatbot(attrs: Mapping[str, Optional[str]], url: str) -> Chatbot:
     system = _json_attribute(attrs, "data-system", url)
     params = _json_attribute(attrs, "data-params", url)
     stream = system.get("stream")
+    custom_id = _optional_str(system.get("customId"))
+    legacy_id = False
+    if custom_id is None and "customId" not in system:
+        # Before 1.9.8 a shortcode-customised bot is {"id": md5, "botId": null}.
+        custom_id = _optional_str(system.get("id"))
+        legacy_id = custom_id is not None
     ai_name = params.get("aiName")
     user_name = params.get("userName")
     return Chatbot(
         bot_id=_optional_str(system.get("botId")),
-        custom_id=_optional_str(system.get("customId")),
+        custom_id=custom_id,
         context_id=_context_id(system.get("contextId")),
         session_id=_optional_str(system.get("sessionId")),
         rest_url=_optional_str(system.get("restUrl")),
@@ -187,6 +214,7 @@ def _chatbot(attrs: Mapping[str, Optional[str]], url: str) -> Chatbot:
         ai_name=ai_name if isinstance(ai_name, str) else "AI: ",
         user_name=user_name if isinstance(user_name, str) else "User: ",
         nonce=_nonce(system.get("restNonce")),
+        legacy_id=legacy_id,
         system=system,
         params=params,
     )
@@ -256,6 +284,7 @@ def page_settings(
             options["rest_url"] = rest
     if chatbot.custom_id is not None:
         options["custom_id"] = chatbot.custom_id
+        options["legacy_id"] = chatbot.legacy_id
     if chatbot.bot_id is not None:
         options["bot_id"] = chatbot.bot_id
     elif chatbot.custom_id is not None:
@@ -267,6 +296,8 @@ def page_settings(
     if chatbot.stream is not None:
         options["stream"] = chatbot.stream
     options = {k: v for k, v in options.items() if k not in explicit}
+    if "custom_id" not in options:
+        options.pop("legacy_id", None)  # the caller's custom id is sent as customId
     return settings.evolve(**options) if options else settings
 
 
@@ -301,12 +332,13 @@ class Fetch:
 
     SESSION = "session"
     PAGE = "page"
+    SEARCH = "search"
 
     method: str
     url: str
     headers: Dict[str, str] = field(repr=False)
     body: Optional[bytes] = field(repr=False)
-    #: :attr:`SESSION` or :attr:`PAGE`.
+    #: :attr:`SESSION`, :attr:`PAGE` or :attr:`SEARCH`.
     purpose: str = SESSION
 
     @property
@@ -317,7 +349,9 @@ class Fetch:
     @property
     def read_limit(self) -> int:
         """How much of the answer to read."""
-        return PAGE_READ_LIMIT if self.purpose == Fetch.PAGE else SESSION_READ_LIMIT
+        if self.purpose == Fetch.PAGE:
+            return PAGE_READ_LIMIT
+        return SEARCH_READ_LIMIT if self.purpose == Fetch.SEARCH else SESSION_READ_LIMIT
 
 
 # -- the nonce a client keeps -------------------------------------------------------
@@ -399,6 +433,9 @@ class NonceRefresh:
         #: The submit request to send now.
         self.request = request
         self._refreshed = False
+        self._bare = False
+        self._searched = False
+        self._nonceless_chatbot = False
         self._refused: Optional[str] = None
         self._rejection: Optional[HTTPStatusError] = None
         self._pages: List[str] = []
@@ -425,6 +462,8 @@ class NonceRefresh:
         assert isinstance(error, HTTPStatusError)  # what a 4xx answer always gives
         if error.code not in NONCE_CODES:
             raise error
+        if self._bare:
+            raise self._no_nonce(error)  # the site wants a nonce after all
         if self._refreshed:
             self.state.nonce = None  # the fresh one was refused too: do not send it again
             raise error
@@ -447,7 +486,7 @@ class NonceRefresh:
         """The answer to a :class:`Fetch`, read up to ``fetch.read_limit`` bytes.
 
         Returns:
-            The next page to try, or the submit request to send again.
+            The next request of the plan, or the submit request to send again.
 
         Raises:
             HTTPStatusError: no nonce anywhere: the original rejection.
@@ -455,29 +494,80 @@ class NonceRefresh:
         nonce: Optional[str] = None
         if fetch.purpose == Fetch.SESSION:
             nonce = self._session_nonce(status_code, body)
+        elif fetch.purpose == Fetch.SEARCH:
+            self._add_found_pages(status_code, body)
         else:
             self._tried.append(fetch.url)
             try:
                 chatbot = read_page(fetch.url, status_code, content_type, body)
             except OpchatgptsError:
                 chatbot = None
-            nonce = chatbot.nonce if chatbot is not None else None
+            if chatbot is not None:
+                nonce = chatbot.nonce
+                self._nonceless_chatbot = self._nonceless_chatbot or nonce is None
         if nonce is not None and nonce != self._refused:
             # (a cached page hands out the nonce just refused: look further)
             self.state.nonce = nonce
             self.request = with_nonce(self.request, nonce)
             return self.request
+        if self._nonceless_chatbot and self._refused is not None:
+            # A chatbot without a nonce, and no start_session: the site hands
+            # guests none (AI Engine 1.x), so the refused one was never needed.
+            return self._without_nonce()
         if self._pages:
             return build_page_fetch(self._pages.pop(0), self.settings)
+        if not self._searched:
+            self._searched = True
+            return self._search()
+        if self._refused is not None:
+            return self._without_nonce()
         assert self._rejection is not None
-        error = self._rejection
+        raise self._no_nonce(self._rejection)
+
+    def _without_nonce(self) -> PreparedRequest:
+        self._bare = True
+        self.request = with_nonce(self.request, None)
+        return self.request
+
+    def _no_nonce(self, error: HTTPStatusError) -> HTTPStatusError:
         where = " or ".join(redact_url(url) for url in self._tried) or "the page"
-        raise HTTPStatusError(
+        return HTTPStatusError(
             f"{error}; no nonce from start_session or {where}",
             status_code=error.status_code,
             body=error.body,
             code=error.code,
         )
+
+    def _search(self) -> Fetch:
+        rest = self.settings.rest_base
+        query = urlencode({"search": SEARCH_TERM, "per_page": 5, "_fields": "url"})
+        url = f"{rest}/wp/v2/search{'&' if '?' in rest else '?'}{query}"
+        headers = build_page_fetch(url, self.settings).headers
+        put_header(headers, "Accept", "application/json")
+        return Fetch("GET", url, headers, None, Fetch.SEARCH)
+
+    def _add_found_pages(self, status_code: int, body: bytes) -> None:
+        # Only pages of the site's own origin: a page fetch carries the caller's headers.
+        if not 200 <= status_code < 300:
+            return  # the REST API closed to guests, or no search route
+        try:
+            found = json.loads(body)
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(found, list):
+            return
+        origin = self.settings.origin
+        pages: List[str] = []
+        for item in found:
+            url = item.get("url") if isinstance(item, dict) else None
+            if not isinstance(url, str) or url in self._tried or url in pages:
+                continue
+            with contextlib.suppress(ValueError):
+                check_page_url(url)
+                parts = urlsplit(url)
+                if f"{parts.scheme}://{parts.netloc}" == origin:
+                    pages.append(url)
+        self._pages.extend(pages[:SEARCH_PAGES])
 
     def _session_nonce(self, status_code: int, body: bytes) -> Optional[str]:
         if not 200 <= status_code < 300:

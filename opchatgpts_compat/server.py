@@ -5,8 +5,10 @@ answers in ``shared/fixtures/real/`` show it: ``POST
 /wp-json/mwai-ui/v1/chats/submit`` (an event stream, or one JSON answer with
 ``"stream": false``), the session endpoint, the nonce check of WordPress core,
 a chatbot page carrying the front end's parameters, and the plugin's
-rejections.  Two flavours: ``"2.0"`` (AI Engine 2.0.9, the default) and
-``"3.6"`` (AI Engine 3.6.2).
+rejections.  Three flavours: ``"2.0"`` (AI Engine 2.0.9, the default),
+``"3.6"`` (AI Engine 3.6.2) and ``"1.6"`` (AI Engine 1.6.94, what the sites
+of the original provider ran: no nonce needed, a custom bot named ``id``).
+tests/test_realsite_fidelity.py compares each with the real plugin.
 
 Three ways to run it::
 
@@ -19,9 +21,10 @@ Three ways to run it::
     $ opchatgpts-compat serve --port 8080  # the command line
 
 The built-in bot is deterministic: it answers from the conversation, word by
-word, ``delay`` seconds apart.  Bots are callables taking the conversation (a
-list of role/content dicts, the new message last) and returning the tokens,
-or an :class:`Answer`; :class:`ScriptedBot` replays fixed tokens.
+word, ``delay`` seconds apart.  Bots are callables taking the conversation as
+the plugin assembles it (a list of role/content dicts: the history, then the
+new message; 1.6 replaces a trailing user item instead) and returning the
+tokens, or an :class:`Answer`; :class:`ScriptedBot` replays fixed tokens.
 
 Fault modes (``"error"``, ``"cut"``, ``"slow"``, ``"html"``) are never on by
 default: pick one for every request with ``fault=``, per bot id with
@@ -77,7 +80,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FLAVORS = ("2.0", "3.6")
+#: The first is the default.
+FLAVORS = ("2.0", "3.6", "1.6")
 FAULTS = ("error", "cut", "slow", "html")
 
 SUBMIT_ROUTE = "/mwai-ui/v1/chats/submit"
@@ -91,6 +95,21 @@ DEFAULT_CONTEXT_ID = 4
 DEFAULT_TEXT_INPUT_MAX_LENGTH = 512
 #: AI Engine 1.9.1-2.5.9 refuse a message longer than this many bytes (4096 x 16).
 MAX_MESSAGE_BYTES_2_0 = 65536
+#: AI Engine 1.6.76-1.9.0 refuse a message longer than this many bytes (4096 - 512).
+MAX_MESSAGE_BYTES_1_6 = 3584
+#: What PHP's ``trim()`` strips (``str.strip()`` strips other characters, and not NUL).
+PHP_TRIM = " \t\n\r\0\x0b"
+#: A PHP session's cache headers (``session_start()``, cache limiter ``nocache``).
+_SESSION_CACHE_HEADERS = {
+    "Expires": "Thu, 19 Nov 1981 08:52:00 GMT",
+    "Cache-Control": "no-store, no-cache, must-revalidate",
+    "Pragma": "no-cache",
+}
+#: WordPress's ``nocache_headers()``.
+_WP_NOCACHE_HEADERS = {
+    "Expires": "Wed, 11 Jan 1984 05:00:00 GMT",
+    "Cache-Control": "no-cache, must-revalidate, max-age=0",
+}
 #: Seconds between tokens for the ``slow`` fault.
 DEFAULT_SLOW_DELAY = 1.0
 
@@ -111,6 +130,12 @@ _UPSTREAM_ERRORS = {
         'OpenAI (Responses API): {"error": {"message": "The server had an error while '
         'processing your request. Sorry about that!", "type": "server_error", "param": null, '
         '"code": null}}',
+    ),
+    # 1.6.94 ends a stream whose upstream failed with an empty reply (no error frame).
+    "1.6": (
+        "",
+        "Error while calling OpenAI: The server had an error while processing your request. "
+        "Sorry about that!",
     ),
 }
 
@@ -208,8 +233,8 @@ class ScriptedBot:
 
 
 def _params(flavor: str, max_length: int) -> Dict[str, Any]:
-    # The data-params of the recorded pages, key order included.
-    if flavor == "2.0":
+    # The data-params of the recorded pages, key order included (1.6.94's are 2.0.9's).
+    if flavor in ("1.6", "2.0"):
         return {
             "aiName": "AI: ",
             "userName": "User: ",
@@ -286,18 +311,20 @@ def render_chatbot_element(
     Attribute values are PHP ``json_encode`` output escaped with
     ``htmlspecialchars(..., ENT_QUOTES)``.  2.0 embeds the nonce; 3.6 renders
     ``restNonce`` and ``sessionId`` as ``null`` (its front end calls
-    ``start_session``).
+    ``start_session``); 1.6 names the custom bot ``id`` and has no nonce.
     """
     _check_flavor(flavor)
     plugin_url = f"{base_url}/wp-content/plugins/ai-engine"
     system: Dict[str, Any]
-    if flavor == "2.0":
+    if flavor in ("1.6", "2.0"):
+        ids: Dict[str, Any] = {"botId": bot_id, "customId": None}
+        if flavor == "1.6":
+            ids = {"id": None, "botId": bot_id}
         system = {
-            "botId": bot_id,
-            "customId": None,
+            **ids,
             "userData": None,
             "sessionId": "N/A",
-            "restNonce": nonce,
+            "restNonce": nonce if flavor == "2.0" else None,
             "contextId": context_id,
             "pluginUrl": plugin_url + "/",
             "restUrl": f"{base_url}/wp-json",
@@ -441,12 +468,17 @@ class Server:
         host: address to bind; ``127.0.0.1`` unless told otherwise.
         port: port to bind; ``0`` picks a free one (see :attr:`base_url`).
         flavor: ``"2.0"`` (AI Engine 2.0.9: nonce in the page, no
-            ``start_session``, 64 KiB message cap, unknown bot refused) or
+            ``start_session``, 64 KiB message cap, unknown bot refused),
             ``"3.6"`` (AI Engine 3.6.2: ``start_session``, per-bot
-            ``textInputMaxLength``, unknown bot falls back to ``default``).
-        require_nonce: refuse a submit without ``X-WP-Nonce`` (401
-            ``rest_forbidden``), as AI Engine 2.0.0+ does.  A wrong nonce is
-            always refused (403 ``rest_cookie_invalid_nonce``), as WordPress does.
+            ``textInputMaxLength``, unknown bot falls back to ``default``) or
+            ``"1.6"`` (AI Engine 1.6.94: no nonce needed, a custom bot named
+            ``id``, 3,584-byte message cap, a trailing user item of the history
+            replaced by the new message).
+        require_nonce: refuse a submit without a valid ``X-WP-Nonce`` (401
+            ``rest_forbidden``), as AI Engine 2.0.0+ does; ``None``: as the
+            flavour does (not 1.6).  A wrong nonce (``X-WP-Nonce`` or
+            ``?_wpnonce=``) is refused on every route (403
+            ``rest_cookie_invalid_nonce``), as WordPress does.
         nonce: the site's nonce (10 hex digits); random when ``None``.
         delay: seconds between tokens.
         bots: bot id -> bot; the default is ``{"default": memory_bot}``.
@@ -470,7 +502,7 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 0,
         flavor: str = "2.0",
-        require_nonce: bool = True,
+        require_nonce: Optional[bool] = None,
         nonce: Optional[str] = None,
         delay: float = 0.0,
         bots: Optional[Mapping[str, Bot]] = None,
@@ -496,7 +528,7 @@ class Server:
         self.host = host
         self.port = port
         self.flavor = flavor
-        self.require_nonce = require_nonce
+        self.require_nonce = flavor != "1.6" if require_nonce is None else require_nonce
         self.nonce = nonce or secrets.token_hex(5)
         self.delay = delay
         self.bots: Dict[str, Bot] = dict(bots) if bots is not None else {"default": memory_bot}
@@ -711,11 +743,21 @@ class Server:
         if route is None and request.path.startswith("/wp-json/"):
             route = request.path[len("/wp-json") :]
         if route is not None:
+            # WordPress core checks a nonce before routing: ?_wpnonce= first, then
+            # the header; a valid one is answered with a fresh X-WP-Nonce.
+            if request.method == "POST" and route in (SUBMIT_ROUTE, SESSION_ROUTE):
+                record.kind = "submit" if route == SUBMIT_ROUTE else "session"
+            nonce = request.query.get("_wpnonce") or record.nonce
+            if nonce is not None and nonce != self.nonce:
+                error = self._wp_error(request, "rest_cookie_invalid_nonce")
+                return self._done(record, self._php_session(request, route, error))
+            nonce_ok = nonce is not None
             if route == SUBMIT_ROUTE and request.method == "POST":
-                return await self._submit(request, record)
+                return await self._submit(request, record, nonce_ok)
             if route == SESSION_ROUTE and request.method == "POST" and self.flavor == "3.6":
-                return self._start_session(request, record)
-            return self._done(record, self._wp_error(request, "rest_no_route"))
+                return self._start_session(request, record, nonce_ok)
+            error = self._wp_error(request, "rest_no_route", nonce_ok=nonce_ok)
+            return self._done(record, self._php_session(request, route, error))
         if request.method in ("GET", "HEAD") and request.path in (
             "/",
             self.page_path,
@@ -775,36 +817,52 @@ class Server:
         headers["Content-Type"] = _JSON_TYPE
         return web.Response(status=status, body=php_json(value).encode(), headers=headers)
 
-    def _wp_error(self, request: web.Request, code: str) -> web.Response:
+    def _wp_error(self, request: web.Request, code: str, *, nonce_ok: bool = False) -> web.Response:
         status, message = _WP_ERRORS[code]
-        extra = {}
-        if code == "rest_cookie_invalid_nonce":
-            extra = {
-                "Expires": "Wed, 11 Jan 1984 05:00:00 GMT",
-                "Cache-Control": "no-cache, must-revalidate, max-age=0",
-            }
+        extra = _WP_NOCACHE_HEADERS if code == "rest_cookie_invalid_nonce" else None
         body = {"code": code, "message": message, "data": {"status": status}}
-        return self._json(request, body, status=status, extra=extra)
+        return self._json(request, body, status=status, nonce_ok=nonce_ok, extra=extra)
 
-    def _start_session(self, request: web.Request, record: RequestRecord) -> web.StreamResponse:
+    def _php_session(
+        self, request: web.Request, route: str, response: web.Response
+    ) -> web.Response:
+        """``response`` as 3.6 sends it on its ``/mwai/`` routes, which start a PHP session.
+
+        PHP adds its cookie (unless the request carried one) and cache headers;
+        WordPress's own ``Expires`` and ``Cache-Control`` win where it sent them.
+        """
+        if self.flavor != "3.6" or not route.startswith("/mwai/"):
+            return response
+        for name, value in _SESSION_CACHE_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if "PHPSESSID" not in request.cookies:
+            # A PHP session id: 26 characters of [0-9a-v].
+            session = "".join(secrets.choice("0123456789abcdefghijklmnopqrstuv") for _ in range(26))
+            response.set_cookie("PHPSESSID", session, path="/")
+        return response
+
+    def _start_session(
+        self, request: web.Request, record: RequestRecord, nonce_ok: bool
+    ) -> web.StreamResponse:
         record.kind = "session"
-        if record.nonce is not None and record.nonce != self.nonce:
-            return self._done(record, self._wp_error(request, "rest_cookie_invalid_nonce"))
         # The session id is a PHP uniqid(): 13 hex digits.
         session_id = request.cookies.get("mwai_session_id") or secrets.token_hex(7)[:13]
         response = self._json(
             request,
             {"success": True, "sessionId": session_id, "restNonce": self.nonce},
-            nonce_ok=record.nonce is not None,
-            extra={"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache"},
+            nonce_ok=nonce_ok,
+            extra={"Allow": "POST"},  # its permission callback is __return_true
         )
+        self._php_session(request, SESSION_ROUTE, response)
         response.set_cookie("mwai_session_id", session_id, path="/", httponly=True)
         return self._done(record, response)
 
-    async def _submit(self, request: web.Request, record: RequestRecord) -> web.StreamResponse:
+    async def _submit(
+        self, request: web.Request, record: RequestRecord, nonce_ok: bool
+    ) -> web.StreamResponse:
         record.kind = "submit"
         try:
-            params, nonce_ok = await self._check_submit(request, record)
+            params = await self._check_submit(request, record, nonce_ok)
             stream = params.get("stream") is True
             record.kind = "stream" if stream else "json"
             conversation, answer, fault = self._converse(
@@ -813,8 +871,9 @@ class Server:
         except _Reject as reject:
             response = self._done(record, reject.response)
             if reject.frame is not None:
+                # One echo before any flush: one chunk, whatever split_frames says.
                 await response.prepare(request)
-                await self._write(response, reject.frame)
+                await response.write(b"".join(self._frame_bytes(reject.frame)))
                 await response.write_eof()
             return response
         if fault == "html":
@@ -847,13 +906,9 @@ class Server:
         return response
 
     async def _check_submit(
-        self, request: web.Request, record: RequestRecord
-    ) -> Tuple[Dict[str, Any], bool]:
-        # WordPress core first: a nonce that is sent must be valid.
-        nonce = record.nonce
-        if nonce is not None and nonce != self.nonce:
-            raise _Reject(self._wp_error(request, "rest_cookie_invalid_nonce"))
-        nonce_ok = nonce is not None
+        self, request: web.Request, record: RequestRecord, nonce_ok: bool
+    ) -> Dict[str, Any]:
+        # WordPress core checked the nonce sent, if any (_route).
         params: Any = {}
         if request.content_type == "application/json":
             raw = await request.read()
@@ -864,22 +919,35 @@ class Server:
                     raise _Reject(self._invalid_json(request, nonce_ok)) from None
         if not isinstance(params, dict):
             params = {}
-        # Then the plugin's permission callback.
-        if self.require_nonce and not nonce_ok:
-            raise _Reject(self._wp_error(request, "rest_forbidden"))
+        # Then the plugin's permission callback: the X-WP-Nonce header only.
+        if self.require_nonce and record.nonce != self.nonce:
+            raise _Reject(self._wp_error(request, "rest_forbidden", nonce_ok=nonce_ok))
         new_message = params.get("newMessage")
-        new_message = new_message.strip() if isinstance(new_message, str) else ""
+        new_message = new_message.strip(PHP_TRIM) if isinstance(new_message, str) else ""
         params["newMessage"] = new_message
-        if not new_message or not (params.get("botId") or params.get("customId")):
+        custom_key = "id" if self.flavor == "1.6" else "customId"
+        if not new_message or not (params.get("botId") or params.get(custom_key)):
             raise _Reject(self._rejected(request, nonce_ok))
-        if self.flavor == "2.0" and len(new_message.encode("utf-8")) > MAX_MESSAGE_BYTES_2_0:
+        size = len(new_message.encode("utf-8"))
+        if self.flavor == "2.0" and size > MAX_MESSAGE_BYTES_2_0:
             raise _Reject(self._rejected(request, nonce_ok))
-        return params, nonce_ok
+        if self.flavor == "1.6" and size > MAX_MESSAGE_BYTES_1_6:
+            raise _Reject(self._rejected(request, nonce_ok))
+        return params  # type: ignore[no-any-return]
 
     def _rejected(self, request: web.Request, nonce_ok: bool) -> web.Response:
         return self._json(
-            request, {"success": False, "message": REJECTED}, status=403, nonce_ok=nonce_ok
+            request,
+            {"success": False, "message": REJECTED},
+            status=403,
+            nonce_ok=nonce_ok,
+            extra=self._allow(),
         )
+
+    def _allow(self) -> Optional[Dict[str, str]]:
+        # WordPress adds Allow when the permission callback returns true:
+        # 1.6's __return_true, not 2.0+'s nonce check (it returns 1 or 2).
+        return {"Allow": "POST"} if self.flavor == "1.6" and not self.require_nonce else None
 
     def _invalid_json(self, request: web.Request, nonce_ok: bool) -> web.Response:
         body = {
@@ -899,7 +967,8 @@ class Server:
         nonce_ok: bool,
     ) -> Tuple[Messages, Answer, Optional[str]]:
         bot_id = params.get("botId") if isinstance(params.get("botId"), str) else None
-        custom_id = params.get("customId") if isinstance(params.get("customId"), str) else None
+        custom = params.get("id" if self.flavor == "1.6" else "customId")
+        custom_id = custom if isinstance(custom, str) else None
         key = custom_id or bot_id or "default"
         record.bot_id = key
         new_message: str = params["newMessage"]
@@ -908,12 +977,16 @@ class Server:
         if bot is None and key in self.faults:
             bot = self.bots.get("default", memory_bot)
         if bot is None:
+            if self.flavor == "1.6":  # refused before the stream starts
+                raise _Reject(self._rejected(request, nonce_ok))
             if self.flavor == "2.0":
                 raise self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok)
             bot = self.bots.get("default", memory_bot)  # 3.0.3+: the default chatbot
         if self.flavor == "3.6" and len(new_message) > self.text_input_max_length:
             raise self._raised(request, REJECTED, stream=stream, nonce_ok=nonce_ok)
-        conversation = _conversation(params.get("messages"), new_message)
+        conversation = _conversation(
+            params.get("messages"), new_message, replace_last_user=self.flavor == "1.6"
+        )
         record.messages = conversation
         if "FAIL500" in new_message:  # the recorded traces' upstream failure
             return conversation, Answer(()), "upstream"
@@ -934,7 +1007,9 @@ class Server:
         # 500 answer, or, for a stream, one error frame under a JSON Content-Type.
         if not stream:
             body = {"success": False, "message": message}
-            return _Reject(self._json(request, body, status=500, nonce_ok=nonce_ok))
+            return _Reject(
+                self._json(request, body, status=500, nonce_ok=nonce_ok, extra=self._allow())
+            )
         response = web.StreamResponse(headers=self._rest_headers(request, nonce_ok=nonce_ok))
         response.headers["Content-Type"] = _JSON_TYPE
         response.enable_chunked_encoding()
@@ -969,7 +1044,7 @@ class Server:
                 "total_tokens": prompt + completion,
             }
         end: Dict[str, Any] = {"success": True, "reply": text.strip(), "images": None}
-        if self.flavor == "2.0":
+        if self.flavor in ("1.6", "2.0"):
             end["usage"] = usage
             return end
         for key, value in (("price", None), ("queries", 1), ("accuracy", "tokens")):
@@ -989,9 +1064,9 @@ class Server:
         if fault in ("error", "upstream"):
             _, message = _UPSTREAM_ERRORS[self.flavor]
             body = {"success": False, "message": message}
-            return self._json(request, body, status=500, nonce_ok=nonce_ok)
+            return self._json(request, body, status=500, nonce_ok=nonce_ok, extra=self._allow())
         body = self._end_object(conversation, answer, stream=False)
-        return self._json(request, body, nonce_ok=nonce_ok)
+        return self._json(request, body, nonce_ok=nonce_ok, extra=self._allow())
 
     async def _stream(
         self,
@@ -1016,6 +1091,12 @@ class Server:
             await self._write(response, status)
         if fault in ("error", "cut"):
             tokens = tokens[: len(tokens) // 2]
+        if self.flavor == "1.6" and fault == "upstream":
+            # 1.6.94 swallows an upstream failure: an empty reply.
+            fault, answer = None, Answer((), answer.usage, answer.response_id)
+        elif self.flavor == "1.6":
+            # 1.6.94 passes on every delta, the upstream's first (the role, no text) too.
+            await self._write(response, {"type": "live", "data": ""})
         for index, token in enumerate(tokens):
             if index and delay:
                 await asyncio.sleep(delay)
@@ -1048,12 +1129,13 @@ def _nonce_of(request: web.Request) -> Optional[str]:
     return value if value else None
 
 
-def _conversation(history: object, new_message: str) -> Messages:
+def _conversation(history: object, new_message: str, *, replace_last_user: bool) -> Messages:
     """The messages the bot sees, built as the plugin does.
 
-    Only role and content are kept; a trailing user message gets its content
-    replaced by ``newMessage``, else ``newMessage`` is appended (so both the
-    browser's history and g4f's full list work).
+    Only role and content are kept.  From 2.0.0 ``newMessage`` is always
+    appended (a list that already ends with it has it twice, as the real
+    plugin's upstream sees); 1.x replaces a trailing user message's content
+    with it, else appends it (``replace_last_user``).
     """
     messages: Messages = []
     if isinstance(history, list):
@@ -1062,7 +1144,7 @@ def _conversation(history: object, new_message: str) -> Messages:
                 role, content = item.get("role"), item.get("content")
                 if isinstance(role, str) and isinstance(content, str):
                     messages.append({"role": role, "content": content})
-    if messages and messages[-1]["role"] == "user":
+    if replace_last_user and messages and messages[-1]["role"] == "user":
         messages[-1]["content"] = new_message
     else:
         messages.append({"role": "user", "content": new_message})

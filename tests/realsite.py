@@ -13,18 +13,20 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
 
 DEFAULT_MANIFEST = Path("/srv/realsite/sites.json")
-START_HINT = "start them with: bash ../shared/realsite/setup.sh > sites.json; REALSITE_SITES=sites.json"
+START_HINT = (
+    "start them with: bash ../shared/realsite/setup.sh > sites.json; REALSITE_SITES=sites.json"
+)
 
 
-@lru_cache(maxsize=None)
-def _manifest() -> "tuple[Optional[Dict[str, Any]], str]":
+@cache
+def _manifest() -> tuple[Optional[Dict[str, Any]], str]:
     path = Path(os.environ.get("REALSITE_SITES") or DEFAULT_MANIFEST)
     try:
         manifest: Dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

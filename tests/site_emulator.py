@@ -1,8 +1,12 @@
-"""A loopback emulation of a WordPress site with AI Engine, in two flavours.
+"""A loopback emulation of a WordPress site with AI Engine, in three flavours.
 
 Only what the nonce, page and conversation flows need, with the status codes,
 bodies and headers of the recorded answers (fixtures/real/):
 
+* ``"1.x"`` (AI Engine 1.6.94-1.9.99): no nonce needed (the plugin checks
+  none), no ``start_session``, ``restNonce: null``; a custom bot is named
+  ``id`` (before 1.9.8); a trailing user item of the history is replaced by
+  ``newMessage``;
 * ``"2.0"`` (AI Engine 2.0.1-2.4.3): no ``start_session`` route (404
   ``rest_no_route``); the chatbot page embeds the guest nonce in ``data-system``;
 * ``"3.6"`` (2.4.4+): ``start_session`` hands out the nonce with the
@@ -11,8 +15,13 @@ bodies and headers of the recorded answers (fixtures/real/):
   hooking ``nonce_user_logged_out`` make it); 3.x status frames.
 
 WordPress core checks any ``X-WP-Nonce`` sent (403 ``rest_cookie_invalid_nonce``);
-the plugin refuses a request without one (401 ``rest_forbidden``).  The bot
-answers from the conversation, so a test can see the history arrive.
+the plugin (2.0+) refuses a request without one (401 ``rest_forbidden``).  The
+bot answers from the conversation as the plugin assembles it (2.0+ appends
+``newMessage`` after the history), so a test can see the history arrive.
+
+The chatbot is on ``chatbot_paths`` (``/chatbot/`` and ``/chatgpt-free-use/``
+unless told), the custom bot on ``/custom-bot/``; WordPress's search
+(``/wp-json/wp/v2/search``) lists both, as it does for a guest.
 """
 
 from __future__ import annotations
@@ -28,7 +37,10 @@ from loopback import LoopbackServer, Request, Writer, chunk, response_head
 REST = "/wp-json"
 SUBMIT = REST + "/mwai-ui/v1/chats/submit"
 START_SESSION = REST + "/mwai/v1/start_session"
+SEARCH = REST + "/wp/v2/search"
 START_SENTENCE = "Hi! How can I help you?"
+CUSTOM_ID = "d605eabe133ba05cc4bf5f7248805475"
+CUSTOM_PAGE = "/custom-bot/"
 
 NO_NONCE = {
     "code": "rest_forbidden",
@@ -86,8 +98,10 @@ class Site:
         refuse_all: bool = False,
         stream: bool = True,
         pretty_permalinks: bool = True,
+        chatbot_paths: Tuple[str, ...] = ("/chatbot/", "/chatgpt-free-use/"),
+        searchable: bool = True,
     ) -> None:
-        assert flavor in ("2.0", "3.6")
+        assert flavor in ("1.x", "2.0", "3.6")
         self.flavor = flavor
         self.bind_cookie = bind_cookie
         self.rotate_header = rotate_header
@@ -96,12 +110,19 @@ class Site:
         self.refuse_all = refuse_all
         self.stream = stream
         self.pretty_permalinks = pretty_permalinks
+        self.chatbot_paths = chatbot_paths
+        #: Whether the REST search answers (sites may close the REST API to guests).
+        self.searchable = searchable
         self.nonce = self._new_nonce()
         #: mwai_session_id -> the nonce handed out with it (bind_cookie).
         self.sessions: Dict[str, str] = {}
         self.base_url = ""
         #: (chatId, messages, newMessage) of every accepted submit.
         self.turns: List[Tuple[str, List[Dict[str, Any]], str]] = []
+        #: The body of every submit that passed the nonce check.
+        self.sent_bodies: List[bytes] = []
+        #: The (role, content) pairs the model was given, per accepted submit.
+        self.seen: List[List[Tuple[str, str]]] = []
         self.extra_pages: Dict[str, bytes] = {}
         self._ids = itertools.count(1)
 
@@ -121,13 +142,15 @@ class Site:
         return self.base_url + "/?rest_route="
 
     def system(self, **overrides: Any) -> Dict[str, Any]:
-        legacy = self.flavor == "2.0"
+        legacy = self.flavor in ("1.x", "2.0")
+        ids: Dict[str, Any] = {"botId": "default", "customId": None}
+        if self.flavor == "1.x":
+            ids = {"id": None, "botId": "default"}
         system: Dict[str, Any] = {
-            "botId": "default",
-            "customId": None,
+            **ids,
             "userData": None,
             "sessionId": "N/A" if legacy else None,
-            "restNonce": self.nonce if legacy else None,
+            "restNonce": self.nonce if self.flavor == "2.0" else None,
             "contextId": 4.0,
             "pluginUrl": self.base_url + "/wp-content/plugins/ai-engine",
             "restUrl": self.rest_url,
@@ -149,6 +172,19 @@ class Site:
     def chatbot_page(self) -> bytes:
         return page(chatbot_element(self.system(), self.params()))
 
+    def custom_page(self) -> bytes:
+        """The page of a shortcode-customised bot: ``customId``, or ``id`` before 1.9.8."""
+        if self.flavor == "1.x":
+            system = self.system(id=CUSTOM_ID, botId=None, contextId=5)
+        else:
+            system = self.system(customId=CUSTOM_ID, contextId=5)
+        return page(chatbot_element(system, self.params(startSentence="Howdy")))
+
+    def search(self) -> List[Dict[str, Any]]:
+        """What ``wp/v2/search?search=mwai_chatbot&_fields=url`` lists."""
+        paths = [p for p in self.chatbot_paths if p != "/chatgpt-free-use/"] + [CUSTOM_PAGE]
+        return [{"url": self.base_url + path} for path in paths]
+
     # -- the HTTP side ---------------------------------------------------------
 
     def server(self) -> LoopbackServer:
@@ -168,9 +204,13 @@ class Site:
         if not self.pretty_permalinks and "rest_route" in request.query:
             route = REST + request.query["rest_route"][0]
         if request.method == "GET":
+            if route == SEARCH and self.searchable:
+                return await self._json(writer, "200 OK", self.search())  # type: ignore[arg-type]
             body = self.extra_pages.get(route)
-            if body is None and route in ("/chatbot/", "/chatgpt-free-use/"):
+            if body is None and route in self.chatbot_paths:
                 body = self.chatbot_page()
+            if body is None and route == CUSTOM_PAGE:
+                body = self.custom_page()
             if body is None:
                 return await self._send(
                     writer, "404 Not Found", page(title="Not found"), "text/html"
@@ -183,10 +223,10 @@ class Site:
         return await self._json(writer, "404 Not Found", NO_ROUTE)
 
     async def _start_session(self, request: Request, writer: Writer) -> bool:
-        if self.flavor == "2.0":
-            return await self._json(writer, "404 Not Found", NO_ROUTE)
         if request.header("X-WP-Nonce") is not None and not self._nonce_ok(request):
-            return await self._json(writer, "403 Forbidden", BAD_NONCE)
+            return await self._json(writer, "403 Forbidden", BAD_NONCE)  # before routing
+        if self.flavor != "3.6":
+            return await self._json(writer, "404 Not Found", NO_ROUTE)
         session_id = f"{next(self._ids):013x}"
         self.sessions[session_id] = self.nonce
         answer = {"success": True, "sessionId": session_id, "restNonce": self.nonce}
@@ -205,10 +245,12 @@ class Site:
         return True
 
     async def _submit(self, request: Request, writer: Writer) -> bool:
-        if request.header("X-WP-Nonce") is None:
+        nonce = request.header("X-WP-Nonce")
+        if nonce is None and self.flavor != "1.x":
             return await self._json(writer, "401 Unauthorized", NO_NONCE)
-        if not self._nonce_ok(request):
+        if nonce is not None and not self._nonce_ok(request):
             return await self._json(writer, "403 Forbidden", BAD_NONCE)
+        self.sent_bodies.append(request.body)
         payload = json.loads(request.body)
         text = payload["newMessage"].strip()
         if not text:
@@ -216,13 +258,19 @@ class Site:
         history = payload["messages"]
         self.turns.append((payload["chatId"], history, text))
         extra: List[Tuple[str, str]] = []
-        if self.rotate_header:
-            self.nonce = self._new_nonce()
-        extra.append(("X-WP-Nonce", self.nonce))  # WordPress answers a good nonce with one
-        if history and history[-1]["role"] == "user":  # g4f style: the new message is in it
-            history = history[:-1]
-        turn = 1 + sum(1 for message in history if message["role"] == "user")
-        reply = f"Turn {turn}: you said {text}."
+        if nonce is not None:
+            if self.rotate_header:
+                self.nonce = self._new_nonce()
+            extra.append(("X-WP-Nonce", self.nonce))  # WordPress answers a good nonce with one
+        seen = [(m["role"], m["content"]) for m in history]
+        if self.flavor == "1.x" and seen and seen[-1][0] == "user":
+            seen[-1] = ("user", text)  # 1.x replaces a trailing user item
+        else:
+            seen.append(("user", text))  # 2.0+ always appends
+        self.seen.append(seen)
+        turn = sum(1 for role, _ in seen if role == "user")
+        custom = payload.get("id" if self.flavor == "1.x" else "customId") == CUSTOM_ID
+        reply = f"{'Custom turn' if custom else 'Turn'} {turn}: you said {text}."
         end: Dict[str, Any] = {"success": True, "reply": reply, "images": None}
         if self.flavor == "3.6":
             end.update(actions=[], shortcuts=[], blocks=[])

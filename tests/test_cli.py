@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, List, Sequence
 
 import pytest
-from site_emulator import START_SENTENCE, Site, page
+from site_emulator import START_SENTENCE, SUBMIT, Site, page
 
 from opchatgpts_compat import __version__
 from opchatgpts_compat.server import STATUS_LABEL, Server
@@ -135,7 +135,9 @@ def test_message_from_piped_stdin(server: Server) -> None:
 
 
 @pytest.mark.parametrize("use_async", [False, True])
-@pytest.mark.parametrize("flavor", [[], ["--flavor", "2.0"], ["--flavor", "3.6"]])
+@pytest.mark.parametrize(
+    "flavor", [[], ["--flavor", "2.0"], ["--flavor", "3.6"], ["--flavor", "1.6"]]
+)
 def test_local_starts_its_own_server(use_async: bool, flavor: List[str]) -> None:
     result = run("chat", "--local", *flavor, *front_end(use_async), "Hello")
     assert result.returncode == 0, result.stderr
@@ -261,6 +263,18 @@ def test_page_with_an_explicit_base_url_sends_there(use_async: bool) -> None:
         assert other.wait_for(lambda records: len(records) == 1, timeout=30)
         assert [r.kind for r in page_site.records] == ["page"]
         assert [(r.kind, r.nonce) for r in other.records] == [("stream", "0a1b2c3d4e")]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_base_url_of_a_site_whose_chatbot_is_on_an_inner_page(use_async: bool) -> None:
+    # AI Engine 2.0.1-2.4.3: the nonce only in the chatbot's page, found by search.
+    site_ = Site("2.0", chatbot_paths=("/help/ask/",))
+    with site_.server() as emulated:
+        result = run("chat", "--base-url", emulated.base_url, *front_end(use_async), "Hi")
+        paths = [r.path for r in emulated.requests]
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Turn 1: you said Hi.\n"
+    assert paths[-3:] == ["/wp-json/wp/v2/search", "/help/ask/", SUBMIT]
 
 
 @pytest.mark.parametrize("use_async", [False, True])

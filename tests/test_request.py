@@ -68,7 +68,7 @@ async def test_both_front_ends_send_the_same_headers_and_body() -> None:
     assert headers["X-WP-Nonce"] == "a41f0c7e92"
 
 
-def test_payload_is_what_the_original_provider_sent() -> None:
+def test_payload_is_what_the_sites_own_chatbot_sends() -> None:
     history: List[Dict[str, str]] = [
         {"role": "system", "content": "Be brief."},
         {"role": "assistant", "content": "Hi!"},
@@ -81,7 +81,7 @@ def test_payload_is_what_the_original_provider_sent() -> None:
         "customId": None,
         "session": "N/A",
         "contextId": 28,
-        "messages": history,
+        "messages": history[:-1],  # the new message once, in newMessage alone
         "newMessage": "Ça va ? /",
         "newFileId": None,
         "stream": True,
@@ -129,6 +129,7 @@ def test_provider_ignores_model_and_unknown_options() -> None:
     assert body["botId"] == "b7"
 
 
+HI = {"role": "user", "content": "Hi"}
 BAD_MESSAGES = [
     ([], ValueError),
     ("Hi", TypeError),
@@ -141,8 +142,8 @@ BAD_MESSAGES = [
     ([{"role": "user", "content": ""}], ValueError),
     ([{"role": "user", "content": " \n\t "}], ValueError),
     ([{"role": "user", "content": "Hi"}, {"role": "user", "content": "  "}], ValueError),
-    ([{"role": "user", "content": "Hi", "x": float("nan")}], ValueError),
-    ([{"role": "user", "content": "Hi", "x": object()}], TypeError),
+    ([{"role": "user", "content": "Hi", "x": float("nan")}, HI], ValueError),
+    ([{"role": "user", "content": "Hi", "x": object()}, HI], TypeError),
 ]
 
 

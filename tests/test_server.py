@@ -7,7 +7,7 @@ import html
 import json
 import re
 import socket
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import pytest
 import requests
@@ -52,7 +52,12 @@ def recorded_bot(flavor: str, tokens: Any = TOKENS, *, stream: bool = True) -> S
     return ScriptedBot(tokens, usage=None if stream else UPSTREAM_USAGE)
 
 
-@pytest.fixture(params=FLAVORS)
+#: The flavours with recorded answers (1.6 is compared with the real plugin only:
+#: tests/test_realsite_fidelity.py).
+RECORDED_FLAVORS = ("2.0", "3.6")
+
+
+@pytest.fixture(params=RECORDED_FLAVORS)
 def flavor(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -287,6 +292,191 @@ def test_other_routes() -> None:
     assert json.loads(bad_json.body)["code"] == "rest_invalid_json"
     assert plain.status == 200
     assert plain.body.endswith(b"\n\n")
+
+
+# -- as the real plugin answers (tests/test_realsite_fidelity.py compares them) -------
+
+SESSION = "/wp-json/mwai/v1/start_session"
+
+
+def body_1_6(text: str = "Hi", **over: Any) -> bytes:
+    """What AI Engine 1.6.94's own chatbot sends (its custom bots are named ``id``)."""
+    body: Dict[str, Any] = {
+        "id": None,
+        "botId": "default",
+        "session": "N/A",
+        "clientId": "fixchat01",
+        "contextId": 4,
+        "messages": [{"role": "assistant", "content": "Hi! How can I help you?"}],
+        "newMessage": text,
+        "stream": True,
+    }
+    body.update(over)
+    return json.dumps(body).encode()
+
+
+def cookie_names(answer: RawAnswer) -> List[str]:
+    return sorted(v.split("=", 1)[0] for k, v in answer.header_list if k == "set-cookie")
+
+
+def test_the_flavors() -> None:
+    assert FLAVORS == ("2.0", "3.6", "1.6")  # the first is the default
+    assert Server().require_nonce and not Server(flavor="1.6").require_nonce
+    assert Server(flavor="1.6", require_nonce=True).require_nonce
+
+
+@pytest.mark.parametrize("text", ["\u0000", "\u0000\u0000 \n", " \t\x0b"])
+def test_what_php_trim_strips_is_a_blank_message(flavor: str, text: str) -> None:
+    with recorded_server(flavor) as server:
+        answer = submit(server, recorded_request(flavor, text))
+    assert answer.status == 403
+    assert answer.body == b'{"success":false,"message":"Sorry, your query has been rejected."}'
+
+
+def test_php_trim_keeps_other_white_space() -> None:
+    # PHP trim() leaves U+00A0 and U+3000 alone: the message is not blank.
+    with recorded_server("2.0") as server:
+        answer = submit(server, recorded_request("2.0", "\u00a0\u3000"))
+    assert answer.status == 200
+
+
+def test_a_stale_nonce_is_refused_before_routing(flavor: str) -> None:
+    with recorded_server(flavor) as server:
+        session = raw_request(server.port, "POST", SESSION, headers={"X-WP-Nonce": "0123456789"})
+        nowhere = raw_request(server.port, "GET", "/wp-json/nowhere", headers={"X-WP-Nonce": "x"})
+    for answer in (session, nowhere):
+        assert answer.status == 403
+        assert json.loads(answer.body)["code"] == "rest_cookie_invalid_nonce"
+        assert answer.headers["expires"] == "Wed, 11 Jan 1984 05:00:00 GMT"
+        assert answer.headers["cache-control"] == "no-cache, must-revalidate, max-age=0"
+    # 3.6 starts a PHP session on its /mwai/ routes: PHP's cookie and Pragma.
+    assert cookie_names(session) == (["PHPSESSID"] if flavor == "3.6" else [])
+    assert session.headers.get("pragma") == ("no-cache" if flavor == "3.6" else None)
+    assert cookie_names(nowhere) == [] and "pragma" not in nowhere.headers
+
+
+def test_3_6_start_session_starts_a_php_session_too() -> None:
+    with recorded_server("3.6") as server:
+        fresh = raw_request(server.port, "POST", SESSION)
+        again = raw_request(server.port, "POST", SESSION, headers={"Cookie": "PHPSESSID=abc"})
+    assert cookie_names(fresh) == ["PHPSESSID", "mwai_session_id"]
+    php = next(v for k, v in fresh.header_list if v.startswith("PHPSESSID="))
+    assert re.fullmatch(r"PHPSESSID=[0-9a-v]{26}; Path=/", php)
+    assert fresh.headers["expires"] == "Thu, 19 Nov 1981 08:52:00 GMT"
+    assert fresh.headers["cache-control"] == "no-store, no-cache, must-revalidate"
+    assert (fresh.headers["pragma"], fresh.headers["allow"]) == ("no-cache", "POST")
+    assert cookie_names(again) == ["mwai_session_id"]  # PHP keeps the session it was given
+
+
+def test_a_nonce_as_wpnonce_gets_a_fresh_header_but_not_past_the_plugin(flavor: str) -> None:
+    with recorded_server(flavor) as server:
+        body = recorded_request(flavor)
+        query = raw_request(
+            server.port,
+            "POST",
+            f"{SUBMIT}?_wpnonce={server.nonce}",
+            body,
+            {"Content-Type": "application/json"},
+        )
+        both = raw_request(
+            server.port,
+            "POST",
+            f"{SUBMIT}?_wpnonce={server.nonce}",
+            body,
+            {"Content-Type": "application/json", "X-WP-Nonce": server.nonce},
+        )
+        stale = raw_request(
+            server.port,
+            "POST",
+            f"{SUBMIT}?_wpnonce=0123456789",
+            body,
+            {"Content-Type": "application/json", "X-WP-Nonce": server.nonce},
+        )
+    # WordPress accepts it and answers with a fresh nonce; the plugin reads the header.
+    assert (query.status, json.loads(query.body)["code"]) == (401, "rest_forbidden")
+    assert query.headers["x-wp-nonce"] == server.nonce
+    assert both.status == 200 and both.headers["x-wp-nonce"] == server.nonce
+    assert stale.status == 403  # WordPress reads ?_wpnonce= first
+
+
+def test_an_error_frame_under_a_json_type_is_one_chunk() -> None:
+    # split_frames: PHP flushes a streamed frame in two, but this one is echoed whole.
+    with recorded_server("2.0") as server:
+        answer = submit(server, recorded_request("2.0", botId="no-such-bot"))
+    assert answer.headers["content-type"] == "application/json; charset=UTF-8"
+    frame = b'data: {"type":"error","data":"Sorry, your query has been rejected."}\n\n'
+    assert answer.raw_body == b"%x\r\n%s\r\n0\r\n\r\n" % (len(frame), frame)
+
+
+def test_the_history_as_each_version_assembles_it() -> None:
+    seen: Dict[str, Any] = {}
+
+    def bot(flavor: str) -> Any:
+        return lambda messages: seen.setdefault(flavor, messages) and ["ok"]
+
+    history = [{"role": "user", "content": "a"}]
+    for flavor in FLAVORS:
+        with Server(flavor=flavor, require_nonce=False, bots={"default": bot(flavor)}) as server:
+            body = json.dumps({"botId": "default", "messages": history, "newMessage": " b "})
+            answer = raw_request(
+                server.port, "POST", SUBMIT, body.encode(), {"Content-Type": "application/json"}
+            )
+            assert answer.status == 200
+    twice = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    assert seen == {"2.0": twice, "3.6": twice, "1.6": [{"role": "user", "content": "b"}]}
+
+
+def test_1_6_needs_no_nonce_and_names_custom_bots_id() -> None:
+    custom = ScriptedBot(["Custom"])
+    with Server(flavor="1.6", bots={"default": memory_bot, "c0ffee": custom}) as server:
+        page = requests.get(server.page_url, timeout=10).text
+        default = raw_request(server.port, "POST", SUBMIT, body_1_6(), JSON_HEADERS)
+        by_id = raw_request(
+            server.port, "POST", SUBMIT, body_1_6(id="c0ffee", botId=None), JSON_HEADERS
+        )
+        by_custom_id = raw_request(  # 1.9.8+'s name: not read by 1.6.94
+            server.port, "POST", SUBMIT, body_1_6(customId="c0ffee"), JSON_HEADERS
+        )
+        unknown = raw_request(
+            server.port, "POST", SUBMIT, body_1_6(botId="no-such-bot"), JSON_HEADERS
+        )
+        session = raw_request(server.port, "POST", SESSION)
+        with Client.from_page(server.page_url) as client:
+            reply = client.complete([{"role": "user", "content": "Hi"}])
+    match = re.search(r"data-system='([^']*)'", page)
+    assert match is not None
+    system = json.loads(html.unescape(match.group(1)))
+    assert list(system)[:5] == ["id", "botId", "userData", "sessionId", "restNonce"]
+    assert (system["id"], system["restNonce"]) == (None, None)
+    frames = [json.loads(f) for f in re.findall(rb"data: (.*?)\n\n", default.body)]
+    assert frames[0] == {"type": "live", "data": ""}  # the upstream's first delta
+    assert frames[1]["data"] == "Hello!"
+    assert json.loads(frames[-1]["data"])["reply"].startswith("Hello!")
+    assert b'"data":"Custom"' in by_id.body
+    assert b'"data":"Hello!"' in by_custom_id.body
+    assert (unknown.status, unknown.headers["allow"]) == (403, "POST")
+    assert unknown.body == b'{"success":false,"message":"Sorry, your query has been rejected."}'
+    assert json.loads(session.body)["code"] == "rest_no_route"
+    assert reply.text.startswith("Hello!")
+    assert {r.nonce for r in server.records} == {None}
+
+
+def test_1_6_caps_a_message_at_3584_bytes_and_swallows_upstream_failures() -> None:
+    with Server(flavor="1.6") as server:
+        longest = raw_request(server.port, "POST", SUBMIT, body_1_6("é" * 1792), JSON_HEADERS)
+        longer = raw_request(server.port, "POST", SUBMIT, body_1_6("é" * 1793), JSON_HEADERS)
+        failed = raw_request(server.port, "POST", SUBMIT, body_1_6("FAIL500"), JSON_HEADERS)
+        failed_json = raw_request(
+            server.port, "POST", SUBMIT, body_1_6("FAIL500", stream=False), JSON_HEADERS
+        )
+    assert (longest.status, longer.status) == (200, 403)
+    [end] = [json.loads(f) for f in re.findall(rb"data: (.*?)\n\n", failed.body)]
+    assert end["type"] == "end" and json.loads(end["data"])["reply"] == ""
+    assert (failed_json.status, failed_json.headers["allow"]) == (500, "POST")
+    assert json.loads(failed_json.body)["message"].startswith("Error while calling OpenAI:")
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 # -- the built-in bot -----------------------------------------------------------

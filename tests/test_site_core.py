@@ -137,6 +137,22 @@ def test_a_custom_id_only_bot() -> None:
     assert (settings.bot_id, settings.custom_id) == ("", "c0ffee")
 
 
+def test_a_1x_custom_bot_is_named_by_id() -> None:
+    # Before 1.9.8: {"id": md5, "botId": null}; the default bot has "id": null.
+    system = {"id": "2d017cc157c17e47", "botId": None, "restNonce": None}
+    [bot] = parse_page(chatbot_element(system, {}), URL)
+    assert (bot.bot_id, bot.custom_id, bot.legacy_id) == (None, "2d017cc157c17e47", True)
+    assert read_page(URL, 200, "text/html", page(chatbot_element(system, {})), "2d017cc157c17e47")
+    settings = page_settings(build_settings(), bot, URL, {})
+    body = json.loads(build_request([{"role": "user", "content": "Hi"}], settings).body)
+    assert (body["id"], body["botId"], "customId" in body) == ("2d017cc157c17e47", None, False)
+    [default] = parse_page(chatbot_element({"id": None, "botId": "default"}, {}), URL)
+    assert (default.bot_id, default.custom_id, default.legacy_id) == ("default", None, False)
+    # A custom id the caller gives is sent as customId, whatever the page said.
+    own = page_settings(build_settings(custom_id="c0ffee"), bot, URL, {"custom_id": "c0ffee"})
+    assert own.legacy_id is False
+
+
 # -- the nonce plan, step by step ------------------------------------------------------
 
 
@@ -204,6 +220,76 @@ def test_plan_skips_a_page_that_hands_out_the_refused_nonce() -> None:
     retry = plan.feed_fetch(fetch, 200, "text/html", fresh.encode())
     assert not isinstance(retry, Fetch)
     assert retry.headers["X-WP-Nonce"] == "0fe5e0fe5e"
+
+
+def test_plan_searches_the_site_then_drops_a_nonce_no_one_hands_out() -> None:
+    plan = _plan("stale00000")
+    fetch = plan.feed_rejection(403, JSON, BAD_NONCE)
+    for status in (404, 404, 404):  # start_session, the Referer page, the home page
+        fetch = plan.feed_fetch(fetch, status, "text/html", b"")
+        assert isinstance(fetch, Fetch)
+    assert fetch.purpose == Fetch.SEARCH and fetch.method == "GET"
+    assert fetch.url == (
+        "https://example.org/wp-json/wp/v2/search?search=mwai_chatbot&per_page=5&_fields=url"
+    )
+    assert "X-WP-Nonce" not in fetch.headers
+    found = [
+        {"url": "https://example.org/a/"},
+        {"url": "https://elsewhere.example/b/"},  # another origin: never fetched
+        {"url": "https://example.org/a/"},
+        {"url": "https://example.org/c/"},
+        {"url": "https://example.org/d/"},  # beyond the two pages read
+    ]
+    fetch = plan.feed_fetch(fetch, 200, JSON, json.dumps(found).encode())
+    assert isinstance(fetch, Fetch) and fetch.url == "https://example.org/a/"
+    fetch = plan.feed_fetch(fetch, 200, "text/html", b"<p>no chatbot</p>")
+    assert isinstance(fetch, Fetch) and fetch.url == "https://example.org/c/"
+    retry = plan.feed_fetch(fetch, 404, "text/html", b"")  # nothing left: drop the nonce
+    assert not isinstance(retry, Fetch) and "X-WP-Nonce" not in retry.headers
+    assert retry.body == plan.request.body
+    with pytest.raises(HTTPStatusError) as info:  # the bare retry refused: raised
+        plan.feed_rejection(401, JSON, NO_NONCE)
+    assert info.value.code == "rest_forbidden"
+    assert str(info.value).endswith(
+        "no nonce from start_session or https://example.org/chatgpt-free-use/ or "
+        "https://example.org/ or https://example.org/a/ or https://example.org/c/"
+    )
+
+
+def test_plan_a_chatbot_without_a_nonce_means_none_is_needed() -> None:
+    plan = _plan("stale00000")
+    fetch = plan.feed_rejection(403, JSON, BAD_NONCE)
+    fetch = plan.feed_fetch(fetch, 404, JSON, NO_ROUTE)
+    element = chatbot_element({"id": None, "botId": "default", "restNonce": None}, {})
+    retry = plan.feed_fetch(fetch, 200, "text/html", element.encode())
+    assert not isinstance(retry, Fetch)
+    assert "X-WP-Nonce" not in retry.headers
+
+
+def test_plan_a_cached_page_then_no_chatbot_keeps_looking() -> None:
+    # The refused nonce in a cached page says nothing about the site needing none.
+    plan = _plan("f75546e6d2")
+    plan.state.page_url = "https://example.org/chatbot/"
+    fetch = plan.feed_rejection(403, JSON, BAD_NONCE)
+    fetch = plan.feed_fetch(fetch, 404, JSON, NO_ROUTE)
+    stale = chatbot_element({"botId": "default", "restNonce": "f75546e6d2"}, {})
+    fetch = plan.feed_fetch(fetch, 200, "text/html", stale.encode())
+    for _ in range(2):  # the Referer page, the home page: nothing
+        assert isinstance(fetch, Fetch) and fetch.purpose == Fetch.PAGE
+        fetch = plan.feed_fetch(fetch, 404, "text/html", b"")
+    assert isinstance(fetch, Fetch) and fetch.purpose == Fetch.SEARCH
+
+
+def test_plan_search_answers_that_list_nothing_usable() -> None:
+    for status, body in ((200, b"{}"), (200, b"not json"), (401, NO_NONCE), (200, b"[1, {}]")):
+        plan = _plan()
+        fetch = plan.feed_rejection(401, JSON, NO_NONCE)
+        for _ in range(3):
+            fetch = plan.feed_fetch(fetch, 404, "text/html", b"")
+        assert isinstance(fetch, Fetch) and fetch.purpose == Fetch.SEARCH
+        with pytest.raises(HTTPStatusError) as info:  # no nonce was refused: no bare retry
+            plan.feed_fetch(fetch, status, JSON, body)
+        assert info.value.code == "rest_forbidden"
 
 
 def test_plan_other_refusals_are_raised_at_once() -> None:

@@ -129,7 +129,7 @@ async def test_a_second_refusal_raises(flavor: str, given: Optional[str], twin: 
 
 @both
 async def test_no_nonce_anywhere_raises_the_refusal(twin: Twin) -> None:
-    site = Site("2.0")
+    site = Site("2.0", searchable=False)
     with site.server() as server:
         site.extra_pages["/chatgpt-free-use/"] = page(
             chatbot_element(site.system(restNonce=None), site.params())
@@ -152,6 +152,7 @@ async def test_no_nonce_anywhere_raises_the_refusal(twin: Twin) -> None:
         ("POST", START_SESSION, None),
         ("GET", "/chatgpt-free-use/", None),  # the Referer page: a chatbot, no nonce
         ("GET", "/", None),  # then the home page: 404
+        ("GET", "/wp-json/wp/v2/search", None),  # then the site's search: closed here
     ]
 
 
@@ -500,3 +501,194 @@ async def test_the_callers_referer_is_the_page_to_read(twin: Twin) -> None:
         finally:
             await twin.close(client)
     assert steps(server)[2] == ("GET", "/talk/", None)
+
+
+# -- what the real plugin showed (issue 9) ---------------------------------------------
+
+ALL_FLAVORS = pytest.mark.parametrize("flavor", ["1.x", "2.0", "3.6"])
+HISTORY = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "assistant", "content": "Hi! How can I help you?"},
+    {"role": "user", "content": "Hi"},
+]
+SEEN = [(m["role"], m["content"]) for m in HISTORY]
+
+
+@both
+@ALL_FLAVORS
+async def test_the_model_reads_the_new_message_once(flavor: str, twin: Twin) -> None:
+    site = make_site(flavor)
+    with site.server():
+        client = twin.client(base_url=site.base_url)
+        try:
+            streamed = await twin.stream(client, HISTORY)
+            completed = await twin.complete(client, HISTORY, stream=False)
+        finally:
+            await twin.close(client)
+    assert streamed.expect_ok().text == completed.text == "Turn 1: you said Hi."
+    assert [history for _, history, _ in site.turns] == [HISTORY[:-1]] * 2
+    assert [text for _, _, text in site.turns] == ["Hi", "Hi"]
+    assert site.seen == [SEEN, SEEN]
+
+
+PROVIDER_CALLS = ["create_completion", "create_async", "create_async_generator"]
+
+
+@pytest.mark.parametrize("method", PROVIDER_CALLS)
+@ALL_FLAVORS
+async def test_the_provider_sends_the_new_message_once(flavor: str, method: str) -> None:
+    from opchatgpts_compat import Opchatgpts
+
+    site = make_site(flavor)
+    with site.server():
+        options: Any = {"base_url": site.base_url}
+        if method == "create_completion":
+            gen = Opchatgpts.create_completion("gpt-3.5-turbo", HISTORY, stream=True, **options)
+            text = "".join(await asyncio.to_thread(list, gen))
+        elif method == "create_async":
+            text = await Opchatgpts.create_async("gpt-3.5-turbo", HISTORY, **options)
+        else:
+            agen = Opchatgpts.create_async_generator("gpt-3.5-turbo", HISTORY, **options)
+            text = "".join([chunk async for chunk in agen])
+    assert text == "Turn 1: you said Hi."
+    assert site.seen == [SEEN]
+
+
+@both
+async def test_a_nonce_from_a_chatbot_on_an_inner_page(twin: Twin) -> None:
+    # AI Engine 2.0.1-2.4.3 put the nonce only in pages that show a chatbot:
+    # WordPress's own search (open to guests) finds the page with the shortcode.
+    site = Site("2.0", chatbot_paths=("/help/ask-us/",))
+    with site.server() as server:
+        client = twin.client(base_url=site.base_url)
+        try:
+            first = await twin.stream(client, HI)
+            second = await twin.stream(client, HI)
+        finally:
+            await twin.close(client)
+    assert first.expect_ok().text == second.expect_ok().text == "Turn 1: you said Hi."
+    assert steps(server) == [
+        ("POST", SUBMIT, None),
+        ("POST", START_SESSION, None),  # 404 before 2.4.4
+        ("GET", "/chatgpt-free-use/", None),  # the Referer page: 404 here
+        ("GET", "/", None),  # the home page: no chatbot
+        ("GET", "/wp-json/wp/v2/search", None),
+        ("GET", "/help/ask-us/", None),  # the first page found
+        ("POST", SUBMIT, site.nonce),
+        ("POST", SUBMIT, site.nonce),  # kept
+    ]
+    search = server.requests[4]
+    assert search.query == {"search": ["mwai_chatbot"], "per_page": ["5"], "_fields": ["url"]}
+
+
+@both
+async def test_the_search_on_a_site_without_pretty_permalinks(twin: Twin) -> None:
+    site = Site("2.0", chatbot_paths=("/help/",), pretty_permalinks=False)
+    with site.server() as server:
+        client = twin.client(base_url=site.base_url, rest_url=site.base_url + "/?rest_route=")
+        try:
+            outcome = await twin.stream(client, HI)
+        finally:
+            await twin.close(client)
+    assert outcome.expect_ok().text == "Turn 1: you said Hi."
+    search = [r for r in server.requests if r.query.get("rest_route") == ["/wp/v2/search"]]
+    assert len(search) == 1
+    assert search[0].query["search"] == ["mwai_chatbot"]
+
+
+@both
+async def test_search_results_on_another_origin_are_not_fetched(twin: Twin) -> None:
+    other = Site("2.0")
+    site = Site("2.0", chatbot_paths=())
+    with other.server() as elsewhere, site.server() as server:
+        site.search = lambda: [  # type: ignore[method-assign]
+            {"url": other.base_url + "/chatbot/"},
+            {"url": "javascript:alert(1)"},
+            {"url": None},
+        ]
+        client = twin.client(base_url=site.base_url, headers={"Cookie": "secret=1"})
+        try:
+            outcome = await twin.stream(client, HI)
+        finally:
+            await twin.close(client)
+    error = outcome.error
+    assert type(error) is HTTPStatusError
+    assert (error.status_code, error.code) == (401, "rest_forbidden")
+    assert elsewhere.requests == []
+    assert [path for _, path, _ in steps(server)][-1] == "/wp-json/wp/v2/search"
+
+
+@both
+async def test_a_refused_nonce_on_a_site_that_needs_none_is_dropped(twin: Twin) -> None:
+    # AI Engine 1.x checks no nonce, but WordPress refuses any invalid one.
+    site = Site("1.x")
+    with site.server() as server:
+        client = twin.client(base_url=site.base_url, nonce="0123456789")
+        try:
+            first = await twin.stream(client, HI)
+            second = await twin.stream(client, HI)
+            kept = client._site.nonce
+        finally:
+            await twin.close(client)
+    assert first.expect_ok().text == second.expect_ok().text == "Turn 1: you said Hi."
+    assert steps(server) == [
+        ("POST", SUBMIT, "0123456789"),  # 403 rest_cookie_invalid_nonce
+        ("POST", START_SESSION, None),  # 404 before 2.4.4
+        ("GET", "/chatgpt-free-use/", None),  # a chatbot without a nonce: none needed
+        ("POST", SUBMIT, None),
+        ("POST", SUBMIT, None),
+    ]
+    assert kept is None
+
+
+@both
+async def test_without_a_nonce_once_then_the_refusal(twin: Twin) -> None:
+    site = Site("2.0", searchable=False)
+    with site.server() as server:
+        site.extra_pages["/chatgpt-free-use/"] = page(
+            chatbot_element(site.system(restNonce=None), site.params())
+        )
+        client = twin.client(base_url=site.base_url, nonce="0123456789")
+        try:
+            outcome = await twin.stream(client, HI)
+        finally:
+            await twin.close(client)
+    error = outcome.error
+    assert type(error) is HTTPStatusError
+    assert (error.status_code, error.code) == (401, "rest_forbidden")
+    assert str(error) == (
+        "HTTP 401 Unauthorized: Sorry, you are not allowed to do that. (rest_forbidden); "
+        f"no nonce from start_session or {site.base_url}/chatgpt-free-use/"
+    )
+    assert steps(server) == [
+        ("POST", SUBMIT, "0123456789"),
+        ("POST", START_SESSION, None),
+        ("GET", "/chatgpt-free-use/", None),
+        ("POST", SUBMIT, None),  # once, then the refusal
+    ]
+
+
+@both
+@ALL_FLAVORS
+async def test_from_page_talks_to_the_custom_bot(flavor: str, twin: Twin) -> None:
+    site = make_site(flavor)
+    with site.server():
+        client = await twin.from_page(site.base_url + "/custom-bot/")
+        try:
+            conversation = client.conversation()
+            start = conversation.messages[0]["content"]
+            reply = await twin.complete(conversation, "Hi")
+            direct = await twin.complete(client, HI)
+        finally:
+            await twin.close(client)
+    assert start == "Howdy"
+    assert reply.text == direct.text == "Custom turn 1: you said Hi."
+    sent = [json.loads(r) for r in site.sent_bodies]
+    if flavor == "1.x":  # before 1.9.8: {"id": md5, "botId": null}
+        assert [(b["id"], b["botId"], "customId" in b) for b in sent] == [
+            ("d605eabe133ba05cc4bf5f7248805475", None, False)
+        ] * 2
+    else:
+        assert [(b["customId"], "id" in b) for b in sent] == [
+            ("d605eabe133ba05cc4bf5f7248805475", False)
+        ] * 2
