@@ -457,6 +457,22 @@ async def rejected_long(twin: Twin, site: Site) -> None:
     assert records_of(new) == []
 
 
+async def over_bot_limit(twin: Twin, site: Site) -> None:
+    """600 characters: over a bot's own input limit (512 by default, 2.2+),
+    an error frame (status 200) and a ServerError; older versions answer."""
+    new = mark("y" * 600)
+    async with Wire(twin) as wire:
+        outcome = await twin.stream(wire.client(site), [{"role": "user", "content": new}])
+    if site.version < (2, 2):
+        assert outcome.expect_ok().text == expected_text([], new)
+        check_received(new, [])
+        return
+    assert type(outcome.error) is ServerError, outcome.error
+    assert outcome.error.message == REJECTED
+    assert outcome.chunks == [] and outcome.error.partial == ""
+    assert records_of(new) == []
+
+
 async def upstream_failure(twin: Twin, site: Site) -> None:
     """The upstream answers 500: from 1.9.3 the plugin reports it, a
     ServerError; 1.6.x swallows it and ends with an empty reply."""
@@ -555,6 +571,7 @@ SCENARIOS: Dict[str, Callable[[Twin, Site], Awaitable[None]]] = {
         three_turns,
         rejected_empty,
         rejected_long,
+        over_bot_limit,
         upstream_failure,
         unknown_bot,
         status_frames,
