@@ -52,6 +52,10 @@ REJECTED = "Sorry, your query has been rejected."
 CUSTOM_SYSTEM = "CUSTOMSYS realsite instructions"
 #: The upstream's 500 message, which the plugin passes on with its own prefix.
 UPSTREAM_FAILURE = "The server had an error while processing your request."
+#: Versions that keep the PHP session locked while they stream (2.8.5; not
+#: 2.4.4, which sets no PHPSESSID, nor 3.x): the requests of one client, which
+#: share its PHPSESSID cookie, wait for each other there, as a browser's tabs do.
+SERIAL_SESSIONS = {(2, 8, 5)}
 #: How many streams the concurrency scenario runs at once, per front end.
 ASYNC_STREAMS = 50
 THREADS = 16
@@ -555,6 +559,8 @@ async def concurrent_streams(twin: Twin, site: Site) -> None:
     assert [r.text for r in replies] == [expected_text([], m) for m in messages]
     log = upstream_log()
     records = [record_of(m, log) for m in messages]
+    if site.version in SERIAL_SESSIONS:
+        return  # the site may serve them one at a time: see SERIAL_SESSIONS
     # Served one after the other, no record would start before another's last token.
     assert max_in_flight(records) > 1
 
