@@ -469,17 +469,19 @@ async def rejected_long(twin: Twin, site: Site) -> None:
     assert records_of(new) == []
 
 
-async def over_bot_limit(twin: Twin, site: Site) -> None:
-    """600 characters: over a bot's own input limit (512 by default, 2.2+),
-    an error frame (status 200) and a ServerError; older versions answer."""
-    new = mark("y" * 600)
+async def message_of_4000_bytes(twin: Twin, site: Site) -> None:
+    """4,000 bytes: over 1.6's cap (3,584 bytes; 403), under 1.9 to 2.0's
+    (65,536; an answer), over a bot's own input limit from 2.2 (512 by
+    default; an error frame under status 200, a ServerError)."""
+    new = mark("y" * 4000)
     async with Wire(twin) as wire:
         outcome = await twin.stream(wire.client(site), [{"role": "user", "content": new}])
-    if site.version < (2, 2):
+    if (1, 9) <= site.version < (2, 2):
         assert outcome.expect_ok().text == expected_text([], new)
         check_received(new, [])
         return
-    assert type(outcome.error) is ServerError, outcome.error
+    expected = RejectedError if site.version < (1, 9) else ServerError
+    assert type(outcome.error) is expected, outcome.error
     assert outcome.error.message == REJECTED
     assert outcome.chunks == [] and outcome.error.partial == ""
     assert records_of(new) == []
@@ -591,7 +593,7 @@ SCENARIOS: Dict[str, Callable[[Twin, Site], Awaitable[None]]] = {
         three_turns,
         rejected_empty,
         rejected_long,
-        over_bot_limit,
+        message_of_4000_bytes,
         upstream_failure,
         unknown_bot,
         status_frames,
