@@ -117,6 +117,9 @@ class Side:
     flavor: str
     nonce: Optional[str] = None
     cookies: Dict[str, str] = field(default_factory=dict)
+    #: How the site's own chatbot names the custom bot: {"botId": ..., "customId"
+    #: or (1.x) "id": ...}, from the real site's /custom-bot/ page.
+    custom: Dict[str, Any] = field(default_factory=dict)
 
     def get_nonce(self) -> None:
         if self.flavor == "3.6":
@@ -142,15 +145,30 @@ def servers() -> Iterator[Dict[str, Server]]:
         server.shutdown()
 
 
+_CUSTOM: Dict[str, Dict[str, Any]] = {}
+
+
+def custom_bot(real: Dict[str, Any], flavor: str) -> Dict[str, Any]:
+    """The botId and custom id the real /custom-bot/ page gives (read once per site)."""
+    if real["name"] not in _CUSTOM:
+        page = http(real["base_url"], "GET", urlsplit(real["custom_page_url"]).path)
+        system = _attribute(_SYSTEM, page.body.decode())
+        key = "id" if flavor == "1.6" else "customId"
+        _CUSTOM[real["name"]] = {"botId": system["botId"], key: system[key]}
+    return _CUSTOM[real["name"]]
+
+
 def sides(name: str, servers: Dict[str, Server]) -> Tuple[Side, Side]:
     real = site(name)
     flavor = PAIRS[name]
+    custom = custom_bot(real, flavor)
     if flavor not in servers:
         servers[flavor] = Server(flavor=flavor, bots={"default": upstream_bot}).run_in_thread()
     embedded = servers[flavor]
+    embedded.bots[custom["id" if flavor == "1.6" else "customId"]] = upstream_bot
     pair = (
-        Side(real["base_url"], real["page_url"], flavor),
-        Side(embedded.base_url, embedded.base_url + "/chatbot/", flavor),
+        Side(real["base_url"], real["page_url"], flavor, custom=custom),
+        Side(embedded.base_url, embedded.base_url + "/chatbot/", flavor, custom=custom),
     )
     for side in pair:
         side.get_nonce()
@@ -186,6 +204,8 @@ class Case:
     #: ``"stale"``: a wrong one; ``None``: none.
     nonce: Optional[str] = "header"
     cookies: bool = True
+    #: Name the custom bot as the site's own chatbot does.
+    custom: bool = False
 
 
 CASES = [
@@ -202,6 +222,7 @@ CASES = [
     Case("NUL-only message", body=submit_body("\u0000")),
     Case("blank message", body=submit_body(" \n\t ")),
     Case("unknown bot", body=submit_body("Mark seven", botId="no-such-bot")),
+    Case("custom bot", body=submit_body("Mark eight", customId=None), custom=True),
     Case("600 characters", body=submit_body("A" * 600)),
     Case("upstream failure, stream", body=submit_body("Mark FAIL500")),
     Case("upstream failure, JSON", body=submit_body("Mark FAIL500", stream=False)),
@@ -221,6 +242,9 @@ def send(side: Side, case: Case) -> Reply:
         headers["X-WP-Nonce"] = STALE
     elif case.nonce == "query" and side.nonce:
         target += f"?_wpnonce={side.nonce}"
+    if case.custom and case.body is not None:
+        body = {**json.loads(case.body), **side.custom}
+        case = Case(case.name, case.method, case.route, json.dumps(body).encode(), case.nonce)
     if case.cookies and side.cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in side.cookies.items())
     return http(side.base_url, case.method, target, case.body, headers)

@@ -412,7 +412,11 @@ def test_the_history_as_each_version_assembles_it() -> None:
     seen: Dict[str, Any] = {}
 
     def bot(flavor: str) -> Any:
-        return lambda messages: seen.setdefault(flavor, messages) and ["ok"]
+        def answer(messages: Any) -> List[str]:
+            seen[flavor] = messages
+            return ["ok"]
+
+        return answer
 
     history = [{"role": "user", "content": "a"}]
     for flavor in FLAVORS:
