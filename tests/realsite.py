@@ -2,10 +2,10 @@
 
 The ``realsite`` tier runs the library against real WordPress + AI Engine
 sites on 127.0.0.1.  It needs the manifest that ``setup.sh`` prints
-(``sites.json``): ``$REALSITE_SITES`` names it, else
-``/srv/realsite/sites.json`` is used.  Without a manifest, or when its fake
-upstream does not answer, every test of the tier is skipped with one line
-saying how to start the sites.
+(``sites.json``), named by ``$REALSITE_SITES``: only then does the tier run,
+so a plain ``pytest`` never spends minutes on sites someone left running.
+Without it, or when the manifest's fake upstream does not answer, every test
+of the tier is skipped with one line saying how to start the sites.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-DEFAULT_MANIFEST = Path("/srv/realsite/sites.json")
 START_HINT = (
     "start them with: bash ../shared/realsite/setup.sh > sites.json; REALSITE_SITES=sites.json"
 )
@@ -27,7 +26,10 @@ START_HINT = (
 
 @cache
 def _manifest() -> tuple[Optional[Dict[str, Any]], str]:
-    path = Path(os.environ.get("REALSITE_SITES") or DEFAULT_MANIFEST)
+    named = os.environ.get("REALSITE_SITES")
+    if not named:
+        return None, f"no real AI Engine sites ($REALSITE_SITES is not set); {START_HINT}"
+    path = Path(named)
     try:
         manifest: Dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
