@@ -281,8 +281,12 @@ class Client:
         settings = self._settings
         if header_value(headers, "Accept-Encoding") is None:
             headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
+        session = self._get_session()
+        # Per-request hooks replace the session's: keep a caller's own.
+        theirs = session.hooks.get("response") or []
+        hooks = {"response": [*([theirs] if callable(theirs) else theirs), _hold_location]}
         with _mapped(settings, started=False):
-            response = self._get_session().request(
+            response = session.request(
                 method,
                 url,
                 data=body,
@@ -292,7 +296,7 @@ class Client:
                 verify=settings.verify,  # None: the session's (by default, checked)
                 stream=True,
                 allow_redirects=False,  # a page's are followed by _fetch; a POST's never
-                hooks={"response": [_hold_location]},
+                hooks=hooks,
             )
             # aiohttp refuses a head whose body length is ambiguous; so does this
             # twin (already in _Response, unless the caller's session is used).

@@ -314,6 +314,11 @@ async def not_streamed(twin: Twin, site: Site) -> None:
 async def site_streaming_off(twin: Twin, site: Site) -> None:
     """A site with streaming switched off: its page says so, ``from_page``
     asks for one JSON answer, and the reply comes as one chunk."""
+    if site.entry.get("gzip"):
+        pytest.skip(
+            "the gzip vhost's pages are on another origin, where the caller's "
+            "headers (X-Realsite-No-Stream) are not sent"
+        )
     new = mark("site streaming off")
     options = {**site.page_options, "headers": {"X-Realsite-No-Stream": "1"}}
     client = await twin.from_page(site.page_url, **options)

@@ -336,6 +336,21 @@ def test_a_borrowed_requests_session_is_used_and_left_open(live_server: LiveServ
     session.close()
 
 
+def test_a_borrowed_sessions_response_hooks_still_run(live_server: LiveServer) -> None:
+    # The client passes a hook of its own per request, and requests lets a
+    # request's hooks replace the session's: the caller's must be kept.
+    seen: List[int] = []
+    session = requests.Session()
+    session.hooks["response"].append(lambda response, **_: seen.append(response.status_code))
+    with Client(live_server.case_url(BASIC), session=session) as client:
+        assert client.complete(MESSAGES).text == BASIC.text
+    session.hooks["response"] = lambda response, **_: seen.append(-response.status_code)
+    with Client(live_server.case_url(BASIC), session=session) as client:
+        client.complete(MESSAGES)
+    session.close()
+    assert seen == [200, -200]
+
+
 async def test_a_borrowed_aiohttp_session_is_used_and_left_open(live_server: LiveServer) -> None:
     url = live_server.case_url(BASIC)
     # unsafe=True: aiohttp's default jar drops cookies of hosts named by IP address.
