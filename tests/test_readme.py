@@ -288,3 +288,39 @@ def _serve(command: str, env: Dict[str, str], cwd: Path) -> Tuple[subprocess.Pop
     found = re.search(r"http://127\.0\.0\.1:\d+", first)
     assert found, f"$ {command}: {first!r}"
     return process, found.group(0)
+
+
+# -- the harness itself --------------------------------------------------------------
+
+
+def test_a_block_that_raises_fails_with_the_documents_line() -> None:
+    block = Block("X.rst", "S", 7, "python", "x = 1\nprint(undefined)")
+    with pytest.raises(NameError) as caught:
+        _run_python([block], "http://127.0.0.1:9")
+    assert str(caught.traceback[-1].path) == "X.rst"
+    assert caught.traceback[-1].lineno + 1 == 8
+
+
+def test_a_not_run_block_is_still_compiled() -> None:
+    skipped = Block("X.rst", "S", 1, "python", "# Not run: needs a real site\nprint(undefined)")
+    _run_python([skipped], "http://127.0.0.1:9")
+    broken = Block("X.rst", "S", 1, "python", "# Not run: needs a real site\nprint(")
+    with pytest.raises(SyntaxError):
+        _run_python([broken], "http://127.0.0.1:9")
+
+
+def test_a_section_shares_one_namespace_and_the_site_is_replaced() -> None:
+    first = Block("X.rst", "S", 1, "python", 'url = "https://example.org/chatbot/"')
+    second = Block("X.rst", "S", 5, "python", 'assert url == "http://127.0.0.1:9/chatbot/", url')
+    _run_python([first, second], "http://127.0.0.1:9")
+
+
+def test_console_output_must_match(tmp_path: Path) -> None:
+    good = Block("X.rst", "S", 1, "console", "$ echo https://example.org\nhttp://127.0.0.1:9")
+    _run_console(good, "http://127.0.0.1:9", tmp_path)
+    wrong = Block("X.rst", "S", 1, "console", "$ echo hello\ngoodbye")
+    with pytest.raises(AssertionError, match="shown: goodbye"):
+        _run_console(wrong, "http://127.0.0.1:9", tmp_path)
+    failing = Block("X.rst", "S", 1, "console", "$ exit 3")
+    with pytest.raises(AssertionError, match="exit 3"):
+        _run_console(failing, "http://127.0.0.1:9", tmp_path)
