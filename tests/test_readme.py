@@ -161,7 +161,10 @@ def test_every_block_is_run_or_says_why_not() -> None:
 
 
 @pytest.mark.parametrize("blocks", SECTIONS)
-def test_the_code_blocks_run(blocks: List[Block], tmp_path: Path) -> None:
+def test_the_code_blocks_run(
+    blocks: List[Block], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # no path-migration warning from jupyter_core
     if any(IMPORTS_G4F.search(b.code) for b in blocks):
         with warnings.catch_warnings():
             # g4f 0.2.0.6 subclasses aiohttp.ClientSession, which aiohttp warns about on import.
@@ -198,7 +201,6 @@ async def _run_in_kernel(cells: List[Tuple[Block, str]]) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")  # no path-migration warning
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for _, c in cells])
     client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3")
     try:
