@@ -1,7 +1,7 @@
 """An AI Engine-compatible chatbot server, for demos, notebooks and tests.
 
 It answers as the WordPress plugin does, byte for byte where the recorded
-answers in ``shared/fixtures/real/`` show it: ``POST
+answers in ``tests/fixtures/real/`` show it: ``POST
 /wp-json/mwai-ui/v1/chats/submit`` (an event stream, or one JSON answer with
 ``"stream": false``), the session endpoint, the nonce check of WordPress core,
 a chatbot page carrying the front end's parameters, and the plugin's

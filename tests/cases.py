@@ -7,7 +7,7 @@ runs the table four ways: through the core alone, through each front end with
 ``responses``/``aioresponses``, and through both front ends against a real
 server on 127.0.0.1 that writes the body in pieces.
 
-The recorded answers of ../shared/fixtures/ are cases too: ``wire/`` (made by
+The recorded answers of fixtures/ are cases too: ``wire/`` (made by
 hand from the plugin's sources) and ``real/`` (captured from real AI Engine
 2.0.9 and 3.6.2 sites; see their README.md).
 """
@@ -29,8 +29,7 @@ from opchatgpts_compat import (
     ServerError,
 )
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WIRE = FIXTURES / "wire"
 REAL = FIXTURES / "real"
 

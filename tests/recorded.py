@@ -1,6 +1,6 @@
 """The answers recorded from real AI Engine 2.0.9 and 3.6.2 sites (fixtures/real/).
 
-Read from ``../shared/fixtures/real/`` (its README.md says how they were
+Read from ``tests/fixtures/real/`` (its README.md says how they were
 taken).  :func:`replay` puts one back on the
 wire byte for byte: the recorded status line and headers, then the body with
 the chunk framing it had (re-framed one chunk per PHP flush, as

@@ -11,16 +11,14 @@ from __future__ import annotations
 import gzip
 import json
 import random
-from pathlib import Path
 from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
+from cases import FIXTURES
 
 from opchatgpts_compat import _protocol
 from opchatgpts_compat._protocol import ReplyParser
 from opchatgpts_compat.core import SSEDecoder
-
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 
 
 def _fixture_bodies() -> List[Tuple[str, bytes]]:
@@ -149,6 +147,13 @@ def test_fast_path_changes_nothing(name: str, body: bytes, limit: Optional[int])
         slow = _outcome(pieces, fast=False, limit=limit)
         fast = _outcome(pieces, fast=True, limit=limit)
         assert fast == slow, (name, [len(p) for p in pieces])
+
+
+def test_every_recorded_stream_is_fed() -> None:
+    names = {name for name, _ in _fixture_bodies()}
+    assert "wire/live-end-basic.sse" in names
+    assert "ai-engine-3.6.2/stream_success.body" in names
+    assert len(names) >= 20
 
 
 def test_fast_path_is_taken() -> None:
