@@ -665,12 +665,13 @@ _LOCATION = "_opchatgpts_location"
 
 
 def _hold_location(response: requests.Response, **_: Any) -> None:
-    """Take ``Location`` out of an answer that must not be followed.
+    """Take ``Location`` out of every answer: requests follows none here.
 
     Even with ``allow_redirects=False`` requests parses it (and reads the
     body) to prepare the next request, and a target ``urlsplit`` refuses
     (port 99999, ``http://[::1/``) escapes as a bare ValueError.  Without it
-    the answer is the site's, and the core names the target (issue 11).
+    the answer is the site's, and the core judges the target: it names it
+    for a chat request, and follows a page's one hop at a time (``Fetch.follow``).
     """
     setattr(response, _LOCATION, response.headers.pop("Location", None))
 
