@@ -11,8 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List, Sequence
+from typing import Any, Iterator, List, Sequence, Tuple
 
 import pytest
 from site_emulator import START_SENTENCE, SUBMIT, Site, page
@@ -71,28 +72,36 @@ def new_records(server: Server, before: int, count: int) -> List[Any]:
     return server.records[before:]
 
 
+@contextmanager
+def typing_into(command: Sequence[str], *, text: bool = True) -> Iterator[Tuple[Any, int]]:
+    """``command`` with a terminal as stdin and its stdout and stderr piped:
+    the process, and the terminal's end to type into (closed afterwards)."""
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            list(command),
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=text,
+        )
+    finally:
+        os.close(slave)
+    try:
+        yield process, master
+    finally:
+        os.close(master)
+
+
 def chat_on_a_terminal(*args: str, lines: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """``chat`` with a terminal as stdin, typing ``lines`` and then Ctrl-D.
 
     A terminal gives one line per read, so the lines can be typed at once.
     """
-    pty = pytest.importorskip("pty")
-    master, slave = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [*CLI, "chat", *args],
-            stdin=slave,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    finally:
-        os.close(slave)
-    try:
+    with typing_into([*CLI, "chat", *args]) as (process, master):
         os.write(master, "".join(f"{line}\n" for line in lines).encode() + b"\x04")
         out, err = process.communicate(timeout=60)
-    finally:
-        os.close(master)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
@@ -473,18 +482,8 @@ def test_ctrl_c_mid_stream_closes_the_connection_and_exits_130(
 
 @pytest.mark.parametrize("use_async", [False, True])
 def test_interactive_chat_keeps_the_history(server: Server, use_async: bool) -> None:
-    pty = pytest.importorskip("pty")
-    master, slave = pty.openpty()
     extra = ["--async"] if use_async else []
-    process = subprocess.Popen(
-        [*CLI, "chat", *site(server), *extra],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    os.close(slave)
-    try:
+    with typing_into([*CLI, "chat", *site(server), *extra]) as (process, master):
         assert process.stdout is not None
         os.write(master, b"My name is Ada\n")
         first = process.stdout.readline()
@@ -492,8 +491,6 @@ def test_interactive_chat_keeps_the_history(server: Server, use_async: bool) -> 
         second = process.stdout.readline()
         os.write(master, b"\x04")  # Ctrl-D: end of input
         out, err = process.communicate(timeout=30)
-    finally:
-        os.close(master)
     assert process.returncode == 0, err
     assert first == 'Hello! You said "My name is Ada". Tell me more, and I will remember it.\n'
     assert second == (
@@ -565,16 +562,9 @@ def test_interactive_chat_keeps_chat_id_and_cookies(use_async: bool) -> None:
 @pytest.mark.parametrize("typed", [[], ["Hi"]])
 def test_ctrl_c_at_the_prompt_exits_130(server: Server, use_async: bool, typed: List[str]) -> None:
     # After a turn, the client holds a session (and, --async, an event loop) to close.
-    pty = pytest.importorskip("pty")
-    master, slave = pty.openpty()
-    process = subprocess.Popen(
-        [*CLI_WITH_SIGINT, "chat", *site(server), *front_end(use_async)],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    os.close(slave)
-    try:
+    with typing_into(
+        [*CLI_WITH_SIGINT, "chat", *site(server), *front_end(use_async)], text=False
+    ) as (process, master):
         assert process.stdout is not None and process.stderr is not None
         for line in typed:
             os.write(master, f"{line}\n".encode())
@@ -586,8 +576,6 @@ def test_ctrl_c_at_the_prompt_exits_130(server: Server, use_async: bool, typed: 
             seen += piece
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
-    finally:
-        os.close(master)
     assert process.returncode == 130
     assert [reply[:6] for reply in replies] == [b"Hello!"] * len(typed)
     assert out == b""
@@ -934,20 +922,12 @@ def test_ctrl_c_cancels_the_reply_and_the_chat_goes_on(server: Server, use_async
 def test_a_typed_line_that_is_not_utf8_is_refused_and_the_chat_goes_on(
     server: Server, use_async: bool
 ) -> None:
-    pty = pytest.importorskip("pty")
-    master, slave = pty.openpty()
-    process = subprocess.Popen(
-        [*CLI, "chat", *site(server), *front_end(use_async)],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    os.close(slave)
-    try:
+    with typing_into([*CLI, "chat", *site(server), *front_end(use_async)], text=False) as (
+        process,
+        master,
+    ):
         os.write(master, b"caf\xe9\nHi\n\x04")
         out, err = process.communicate(timeout=60)
-    finally:
-        os.close(master)
     assert process.returncode == 0
     assert out == b'Hello! You said "Hi". Tell me more, and I will remember it.\n'
     assert err == (
@@ -988,18 +968,8 @@ def test_hints_are_in_the_words_of_the_command_line(
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 def test_json_tells_a_cancelled_reply_and_the_chat_goes_on(server: Server, use_async: bool) -> None:
-    pty = pytest.importorskip("pty")
-    master, slave = pty.openpty()
     args = [*site(server), *front_end(use_async), "--json", "--bot-id", "fault-slow"]
-    process = subprocess.Popen(
-        [*CLI_WITH_SIGINT, "chat", *args],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    os.close(slave)
-    try:
+    with typing_into([*CLI_WITH_SIGINT, "chat", *args]) as (process, master):
         assert process.stdout is not None
         os.write(master, b"Hi\n")
         first = process.stdout.readline()  # the first token; the next is 60 s away
@@ -1007,8 +977,6 @@ def test_json_tells_a_cancelled_reply_and_the_chat_goes_on(server: Server, use_a
         second = process.stdout.readline()
         os.write(master, b"\x04")  # Ctrl-D at the prompt: the chat was still on
         out, err = process.communicate(timeout=60)
-    finally:
-        os.close(master)
     assert process.returncode == 0
     assert first == '{"chunk": "Hello!"}\n'
     assert json.loads(second) == {
