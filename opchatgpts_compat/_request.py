@@ -73,8 +73,12 @@ BROWSER_HEADERS: Tuple[Tuple[str, str], ...] = (
 )
 
 _CHAT_ID_ALPHABET = string.ascii_lowercase + string.digits
-_SECRET_HEADERS = frozenset({"x-wp-nonce", "cookie", "authorization", "proxy-authorization"})
-_MASK = "****"
+#: Headers whose values are secrets: masked in reprs and in exception chains.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-wp-nonce"}
+)
+#: What a secret is shown as.
+MASK = "****"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: The scheme and ``//``, then the authority of a URL.
 _AUTHORITY = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)([^/?#]*)")
@@ -112,7 +116,7 @@ def redact_url(url: str) -> str:
     if match is None or "@" not in match.group(2):
         return url
     host = match.group(2).rpartition("@")[2]
-    return f"{match.group(1)}{_MASK}@{host}{url[match.end() :]}"
+    return f"{match.group(1)}{MASK}@{host}{url[match.end() :]}"
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -236,7 +240,7 @@ class PreparedRequest:
 
     def __repr__(self) -> str:
         shown = {
-            name: (_MASK if name.lower() in _SECRET_HEADERS else value)
+            name: (MASK if name.lower() in SECRET_HEADERS else value)
             for name, value in self.headers.items()
         }
         return f"PreparedRequest(url={self.url!r}, headers={shown!r}, chat_id={self.chat_id!r})"

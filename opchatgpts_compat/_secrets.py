@@ -16,15 +16,10 @@ import re
 from typing import Any, Iterator, List, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
-from ._request import Settings
+from ._request import MASK, SECRET_HEADERS, Settings
 
 __all__ = ["scrub_chain", "secrets_of"]
 
-MASK = "****"
-#: Headers whose values are masked wherever a header mapping is found.
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-wp-nonce"}
-)
 #: The userinfo of a URL in text.
 _USERINFO = re.compile(r"(?<=//)[^/?#\s'\"@]*@")
 #: How deep a value is searched (exceptions hold small structures).

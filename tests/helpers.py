@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import inspect
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Iterable, List
 from unittest import mock
 
+import pytest
 from aiohttp import ClientResponse
 from cases import Case
 from twin import Outcome
 
 from opchatgpts_compat._protocol import NOT_FOUND_HINT
 from opchatgpts_compat.core import ReplyParser
+
+
+def g4f_tier(release: str, series: str, install: str) -> str:
+    """The installed g4f's version; the calling test module is skipped (one
+    line, with the ``install`` command) unless it is of ``series``."""
+    try:
+        installed = version("g4f")
+    except PackageNotFoundError:
+        pytest.skip(f"g4f {release} is not installed: {install}", allow_module_level=True)
+    if not installed.startswith(series):
+        pytest.skip(
+            f"g4f {installed} is installed, this tier wants {release}: {install}",
+            allow_module_level=True,
+        )
+    return installed
 
 
 def feed_all(parser: ReplyParser, pieces: Iterable[bytes]) -> List[str]:

@@ -10,26 +10,18 @@ here as written, against the embedded server on 127.0.0.1.
 from __future__ import annotations
 
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from typing import Iterator, List, Type
 
 import pytest
 import readme_code
+from helpers import g4f_tier
 
 import opchatgpts_compat
 from opchatgpts_compat import Client, Opchatgpts, OpchatgptsError, ServerError
 from opchatgpts_compat.server import ScriptedBot, Server
 
 INSTALL = "pip install --no-deps g4f==0.2.0.6"
-try:
-    G4F_VERSION = version("g4f")
-except PackageNotFoundError:
-    pytest.skip(f"g4f is not installed: {INSTALL}", allow_module_level=True)
-if not G4F_VERSION.startswith("0.2."):
-    pytest.skip(
-        f"g4f {G4F_VERSION} is installed, this tier wants 0.2.0.6: {INSTALL}",
-        allow_module_level=True,
-    )
+G4F_VERSION = g4f_tier("0.2.0.6", "0.2.", INSTALL)
 
 with warnings.catch_warnings():
     # g4f 0.2.0.6 subclasses aiohttp.ClientSession, which aiohttp warns about on import.

@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Dict, Iterator, List, Type
 
 import pytest
 import readme_code
+from helpers import g4f_tier
 
 INSTALL = "python3 -m venv .venv-g4f8 && .venv-g4f8/bin/pip install -e '.[test]' g4f==8.8.6"
-try:
-    G4F_VERSION = version("g4f")
-except PackageNotFoundError:
-    pytest.skip(f"g4f 8.8.6 is not installed: {INSTALL}", allow_module_level=True)
-if not G4F_VERSION.startswith("8."):
-    pytest.skip(
-        f"g4f {G4F_VERSION} is installed, this tier wants 8.8.6: {INSTALL}",
-        allow_module_level=True,
-    )
+G4F_VERSION = g4f_tier("8.8.6", "8.", INSTALL)
 
 import g4f  # noqa: E402
 import g4f.cookies  # noqa: E402
