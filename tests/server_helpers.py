@@ -79,19 +79,29 @@ class RawAnswer:
         self.raw_body = body
 
     @property
+    def chunks(self) -> List[bytes]:
+        """The chunks' data, as sent (chunked answers only; extensions dropped)."""
+        chunks, rest = [], self.raw_body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            chunks.append(rest[:size])
+            rest = rest[size + 2 :]
+        return chunks
+
+    @property
     def body(self) -> bytes:
         """The body, transfer-decoded (chunk framing removed), as curl wrote it."""
         if self.headers.get("transfer-encoding") != "chunked":
             return self.raw_body
-        out, rest = b"", self.raw_body
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            size = int(size_line, 16)
-            if size == 0:
-                break
-            out += rest[:size]
-            rest = rest[size + 2 :]
-        return out
+        return b"".join(self.chunks)
+
+    def header(self, name: str) -> Optional[str]:
+        """The last value of header ``name`` (lowercase), if any."""
+        values = [value for key, value in self.header_list if key == name]
+        return values[-1] if values else None
 
 
 def raw_request(

@@ -18,13 +18,13 @@ from __future__ import annotations
 import html
 import json
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 import pytest
 from realsite import site
+from server_helpers import RawAnswer, raw_request
 
 from opchatgpts_compat.server import Answer, Server
 
@@ -55,54 +55,15 @@ def upstream_bot(messages: List[Dict[str, str]]) -> Answer:
 # -- raw HTTP, chunk boundaries kept ------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: List[Tuple[str, str]]
-    chunks: List[bytes] = field(default_factory=list)
-    body: bytes = b""
-
-    def header(self, name: str) -> Optional[str]:
-        values = [v for k, v in self.headers if k == name]
-        return values[-1] if values else None
-
-
 def http(
     base_url: str,
     method: str,
     target: str,
     body: Optional[bytes] = None,
     headers: Optional[Dict[str, str]] = None,
-) -> Reply:
+) -> RawAnswer:
     """One request on a fresh connection, read to its close."""
-    parts = urlsplit(base_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
-    data = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
-    received = b""
-    with socket.create_connection((host, port), timeout=30) as sock:
-        sock.sendall(data)
-        while piece := sock.recv(65536):
-            received += piece
-    head, _, rest = received.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    pairs = [line.split(":", 1) for line in header_lines]
-    reply = Reply(int(status_line.split()[1]), [(k.lower(), v.strip()) for k, v in pairs])
-    if reply.header("transfer-encoding") != "chunked":
-        reply.body = rest
-        return reply
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        reply.chunks.append(rest[:size])
-        rest = rest[size + 2 :]
-    reply.body = b"".join(reply.chunks)
-    return reply
+    return raw_request(urlsplit(base_url).port or 80, method, target, body, headers, timeout=30)
 
 
 # -- one side of the comparison -----------------------------------------------------------
@@ -125,7 +86,7 @@ class Side:
         if self.flavor == "3.6":
             reply = http(self.base_url, "POST", START_SESSION)
             self.nonce = json.loads(reply.body)["restNonce"]
-            for name, value in reply.headers:
+            for name, value in reply.header_list:
                 if name == "set-cookie":
                     key, _, rest = value.partition("=")
                     self.cookies[key] = rest.split(";")[0]
@@ -231,7 +192,7 @@ CASES = [
 ]
 
 
-def send(side: Side, case: Case) -> Reply:
+def send(side: Side, case: Case) -> RawAnswer:
     headers: Dict[str, str] = {}
     target = urlsplit(side.page_url).path if case.route == "page" else case.route
     if case.body is not None:
@@ -273,12 +234,12 @@ def shape(value: Any) -> Any:
     return value
 
 
-def summary(reply: Reply, case: Case) -> Dict[str, Any]:
+def summary(reply: RawAnswer, case: Case) -> Dict[str, Any]:
     found: Dict[str, Any] = {"status": reply.status}
     for name in HEADERS:
         found[name] = reply.header(name)
     found["x-wp-nonce"] = reply.header("x-wp-nonce") is not None
-    found["cookies"] = sorted(v.split("=", 1)[0] for k, v in reply.headers if k == "set-cookie")
+    found["cookies"] = sorted(v.split("=", 1)[0] for k, v in reply.header_list if k == "set-cookie")
     content_type = reply.header("content-type") or ""
     if case.route == "page":  # (Apache chunks a page, aiohttp gives its length)
         text = reply.body.decode("utf-8", "replace")
