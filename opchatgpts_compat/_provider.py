@@ -31,7 +31,13 @@ from typing import (
 )
 from urllib.parse import urlsplit
 
-from ._request import DEFAULT_BASE_URL, build_request, build_settings, check_messages
+from ._request import (
+    DEFAULT_BASE_URL,
+    build_request,
+    build_settings,
+    check_messages,
+    check_options,
+)
 from ._site import page_client_options
 from ._sync import Client, Stream
 
@@ -127,9 +133,7 @@ class Opchatgpts:
         """
         if (base_url is None) == (page is None):
             raise TypeError("for_site() takes a base_url or page=, not both or neither")
-        unknown = set(options) - SITE_OPTIONS
-        if unknown:
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        check_options("Opchatgpts.for_site()", options, SITE_OPTIONS)
         if page is not None:
             build_settings(**page_client_options(page, options))
             parts = urlsplit(page)
