@@ -18,10 +18,11 @@ with ``readline`` where the platform has it.  Ctrl-C during a reply cancels it
 (its connection is closed, the turn is left out of the conversation) and
 returns to the prompt; Ctrl-C or Ctrl-D at the prompt leaves.
 
-This module is the only one that prints.  ``aiohttp`` is imported only for
-``--async``, ``--local`` and ``serve``.  Status lines (``live`` frames that are
-not reply text) go to stderr as ``[subtype] text``; with ``--json`` they are
-``{"status": ..., "subtype": ...}`` lines on stdout, in arrival order.
+The command line (``_cli``) is the only code of the package that prints.
+``aiohttp`` is imported only for ``--async``, ``--local`` and ``serve``.
+Status lines (``live`` frames that are not reply text) go to stderr as
+``[subtype] text``; with ``--json`` they are ``{"status": ..., "subtype": ...}``
+lines on stdout, in arrival order.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-# Re-exported: the front ends, _protocol and _conversation import these from
-# here (issue 13 moved them to _settings and _urls; the imports follow at merge).
+# Settings and URLs are what a request is built from.  Several are re-exported
+# (see __all__) for the modules that import them from here: the front ends,
+# _protocol, _conversation and tests/test_origins.py (issue 13 moved them to
+# _settings and _urls; those imports may move there too).
 from ._settings import (
     DEFAULT_BASE_URL,
     DEFAULT_BOT_ID,

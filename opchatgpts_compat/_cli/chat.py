@@ -215,6 +215,7 @@ def _target(args: argparse.Namespace) -> Iterator[Target]:
 
 
 def run_chat(args: argparse.Namespace, stdin: TextIO, printer: Printer) -> int:
+    """Send the message (an argument, or piped to stdin), or chat on a terminal: the exit code."""
     _check_chat_args(args)
     message = args.message
     interactive = False
