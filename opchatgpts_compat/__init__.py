@@ -4,10 +4,12 @@ The successor of gpt4free's ``Opchatgpts`` provider: one sans-I/O core, a
 ``requests`` front end (:class:`Client`) and an ``aiohttp`` one
 (:class:`AsyncClient`), and the drop-in :class:`Opchatgpts` class.
 
-``aiohttp`` is imported only when the asyncio side is first used.
+The front ends and the provider are imported when first used (PEP 562):
+``import opchatgpts_compat`` imports neither requests nor aiohttp, and
+``import opchatgpts_compat.core`` stays free of both.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from ._exceptions import (
     BrokenLineError,
@@ -21,12 +23,12 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import Reply, StatusEvent
-from ._provider import Opchatgpts
-from ._sync import Client, Conversation, Stream
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._async import AsyncClient, AsyncConversation, AsyncStream
+    from ._provider import Opchatgpts
+    from ._sync import Client, Conversation, Stream
 
 __all__ = [
     "AsyncClient",
@@ -50,16 +52,28 @@ __all__ = [
     "__version__",
 ]
 
-_LAZY = {"AsyncClient", "AsyncConversation", "AsyncStream"}
+#: The names imported on first use, and the module that has each.
+_LAZY: Dict[str, str] = {
+    "Client": "_sync",
+    "Conversation": "_sync",
+    "Stream": "_sync",
+    "AsyncClient": "_async",
+    "AsyncConversation": "_async",
+    "AsyncStream": "_async",
+    "Opchatgpts": "_provider",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from . import _async
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(_async, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
 
 
-def __dir__() -> "list[str]":
-    return sorted(set(globals()) | _LAZY)
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -38,8 +38,10 @@ import aiohttp.http_exceptions
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
+from ._fetch import Fetch, build_page_fetch
 from ._framing import ACCEPT_ENCODING, encoding_error
 from ._models import Reply, StatusEvent
+from ._page import page_client_options, page_settings, read_page
 from ._protocol import (
     ERROR_READ_LIMIT,
     Failure,
@@ -61,15 +63,7 @@ from ._request import (
     redact_url,
 )
 from ._secrets import scrub_chain, secrets_of
-from ._site import (
-    Fetch,
-    NonceRefresh,
-    SiteState,
-    build_page_fetch,
-    page_client_options,
-    page_settings,
-    read_page,
-)
+from ._site import NonceRefresh, SiteState
 
 __all__ = ["AsyncClient", "AsyncConversation", "AsyncStream"]
 

@@ -4,6 +4,9 @@ Same class attributes and the same three class methods, now over the two
 front ends: ``create_completion`` is blocking (requests), the other two are
 asyncio (aiohttp, imported on first use).  ``Opchatgpts.for_site`` makes a
 provider class bound to one site.
+
+Each front end is imported by the first call that uses it: importing the
+provider imports neither requests nor aiohttp.
 """
 
 from __future__ import annotations
@@ -31,18 +34,13 @@ from typing import (
 )
 from urllib.parse import urlsplit
 
-from ._request import (
-    DEFAULT_BASE_URL,
-    build_request,
-    build_settings,
-    check_messages,
-    check_options,
-)
-from ._site import page_client_options
-from ._sync import Client, Stream
+from ._page import page_client_options
+from ._request import build_request, check_messages
+from ._settings import DEFAULT_BASE_URL, build_settings, check_options
 
 if TYPE_CHECKING:
     from ._async import AsyncStream, _AwaitableStream
+    from ._sync import Stream
 
 __all__ = ["Opchatgpts"]
 
@@ -192,6 +190,8 @@ class Opchatgpts:
         Raises:
             TypeError, ValueError: bad arguments, before anything is sent.
         """
+        from ._sync import Client, Stream
+
         options = cls._call_options(proxy, kwargs)
         page = cls._page
         if page is not None:
@@ -290,6 +290,8 @@ def _name_from(base_url: str) -> str:
 
 def _page_stream(page: str, options: Mapping[str, Any], messages: Any) -> Stream:
     """The page read as ``Client.from_page`` does, then the stream of one reply."""
+    from ._sync import Client, Stream
+
     client = Client.from_page(page, **options)
     try:
         settings = client._settings_for({})

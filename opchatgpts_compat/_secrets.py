@@ -16,7 +16,9 @@ import re
 from typing import Any, Iterator, List, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
-from ._request import MASK, SECRET_HEADERS, Settings
+from ._request import SECRET_HEADERS
+from ._settings import Settings
+from ._urls import MASK
 
 __all__ = ["scrub_chain", "secrets_of"]
 

@@ -1,4 +1,4 @@
-"""What a client knows about its site: the chatbot page, the nonce, the refresh plan.
+"""What a client knows about its site, and the plan that refreshes its nonce.
 
 No I/O here.  A front end asks :class:`NonceRefresh` what to send next and
 feeds it what came back, the way it feeds answer bytes to ``ReplyParser``
@@ -29,393 +29,50 @@ feeds it what came back, the way it feeds answer bytes to ``ReplyParser``
 * a rejection once the retry is spent, or with another code, is raised.
 
 What belongs to the site goes only to its origin (:func:`on_origin_of`): a page
-fetch follows its redirects here, one hop at a time, and sends the caller's
-headers only to pages of the site's origin; a nonce is taken only from a page
-of that origin; a page's ``restUrl`` on another origin is refused.
-
-The chatbot page is read by a linear scanner (``_page``): every
-``mwai-chatbot-container`` element carries HTML-escaped JSON in its
-``data-system`` and ``data-params`` attributes.
+fetch follows its redirects one hop at a time and sends the caller's headers
+only to pages of the site's origin (``_fetch``); a nonce is taken only from a
+page of that origin; a page's ``restUrl`` on another origin is refused
+(``_page``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Union
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from ._conversation import Transcript
 from ._exceptions import HTTPStatusError, OpchatgptsError
-from ._protocol import ERROR_BODY_LIMIT, ERROR_READ_LIMIT, ReplyParser
+from ._fetch import Fetch, build_page_fetch
+from ._page import Chatbot, check_page_url, read_page
+from ._protocol import ReplyParser
 from ._request import (
-    BROWSER_HEADERS,
     NONCE_HEADER,
-    REST_PREFIX,
     PreparedRequest,
-    Settings,
     build_headers,
-    check_http_url,
     drop_header,
     header_value,
-    on_origin_of,
     put_header,
-    redact_url,
+    valid_nonce,
     with_nonce,
 )
+from ._settings import Settings
+from ._urls import on_origin_of, redact_url
 
-__all__ = [
-    "Chatbot",
-    "Fetch",
-    "NonceRefresh",
-    "SiteState",
-    "NONCE_CODES",
-    "PAGE_READ_LIMIT",
-    "build_page_fetch",
-    "check_page_url",
-    "page_settings",
-    "parse_page",
-    "read_page",
-]
+__all__ = ["NONCE_CODES", "NonceRefresh", "SiteState"]
 
 #: WordPress error codes that mean "the nonce is missing or stale": the request
 #: was refused before the plugin ran, so sending it again is safe.
 NONCE_CODES = frozenset({"rest_forbidden", "rest_cookie_invalid_nonce"})
 #: The statuses those codes come with (401 for guests, 403 otherwise).
 NONCE_STATUSES = frozenset({401, 403})
-#: A chatbot page is read up to this size; the element sits in the body.
-PAGE_READ_LIMIT = 8 * 1024 * 1024
-#: A ``start_session`` answer is a small JSON object.
-SESSION_READ_LIMIT = ERROR_READ_LIMIT
-#: A search answer lists a few URLs.
-SEARCH_READ_LIMIT = ERROR_READ_LIMIT
 #: What the search looks for in post content: AI Engine's chatbot shortcode
 #: (``[mwai_chatbot ...]``, 1.x ``[mwai_chatbot_v2 ...]``).
 SEARCH_TERM = "mwai_chatbot"
 #: How many pages the search may add to the plan.
 SEARCH_PAGES = 2
-#: The statuses a page fetch follows, and how many hops (aiohttp's default).
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 10
-
-#: A WordPress nonce is 10 hex characters; accept any short printable token.
-_NONCE = re.compile(r"[A-Za-z0-9_\-.]{1,128}")
-#: The class of the element every AI Engine chatbot renders.
-CONTAINER_CLASS = "mwai-chatbot-container"
-_PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-_CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
-
-
-def _nonce(value: object) -> Optional[str]:
-    """``value`` if it can be sent as ``X-WP-Nonce``, else ``None``."""
-    if isinstance(value, str) and _NONCE.fullmatch(value):
-        return value
-    return None
-
-
-# -- the chatbot page ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Chatbot:
-    """One chatbot element of a page: what the site's own chatbot script reads."""
-
-    bot_id: Optional[str]
-    custom_id: Optional[str]
-    context_id: Optional[int]
-    session_id: Optional[str]
-    rest_url: Optional[str]
-    stream: Optional[bool]
-    start_sentence: Optional[str]
-    ai_name: str = "AI: "
-    user_name: str = "User: "
-    #: The guest nonce the page embeds (AI Engine 2.0.1-2.4.3), else ``None``.
-    nonce: Optional[str] = field(default=None, repr=False)
-    #: The page names the custom bot ``id`` (AI Engine before 1.9.8), not ``customId``.
-    legacy_id: bool = False
-    #: The decoded ``data-system`` and ``data-params`` objects.
-    system: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    params: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-def check_page_url(url: object) -> str:
-    """Return ``url`` if it is an ``http(s)://`` URL with a host.
-
-    Raises:
-        TypeError, ValueError: it is not.
-    """
-    check_http_url("page", url, secret=True)
-    assert isinstance(url, str)
-    return url
-
-
-def parse_page(html: str, url: str) -> List[Chatbot]:
-    """Every chatbot on a page, in page order.
-
-    Args:
-        html: the page, decoded.
-        url: where it came from (for messages).
-
-    Raises:
-        OpchatgptsError: an element's ``data-system`` is not a JSON object.
-    """
-    # _page is imported only when a page is read (html.entities, which
-    # html.unescape needs, is most of what it would add to the import).
-    from ._page import find_chatbot_elements
-
-    return [_chatbot(attrs, url) for attrs in find_chatbot_elements(html)]
-
-
-def _json_attribute(attrs: Mapping[str, Optional[str]], name: str, url: str) -> Dict[str, Any]:
-    raw = attrs.get(name)
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        value = None
-    if not isinstance(value, dict):
-        raise OpchatgptsError(
-            f"The chatbot on {redact_url(url)} has an unreadable {name} attribute"
-        )
-    return value
-
-
-def _optional_str(value: object) -> Optional[str]:
-    return value if isinstance(value, str) and value else None
-
-
-def _context_id(value: object) -> Optional[int]:
-    # PHP may render the post id as a float (28.0).
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _chatbot(attrs: Mapping[str, Optional[str]], url: str) -> Chatbot:
-    system = _json_attribute(attrs, "data-system", url)
-    params = _json_attribute(attrs, "data-params", url)
-    stream = system.get("stream")
-    custom_id = _optional_str(system.get("customId"))
-    legacy_id = False
-    if custom_id is None and "customId" not in system:
-        # Before 1.9.8 a shortcode-customised bot is {"id": md5, "botId": null}.
-        custom_id = _optional_str(system.get("id"))
-        legacy_id = custom_id is not None
-    ai_name = params.get("aiName")
-    user_name = params.get("userName")
-    return Chatbot(
-        bot_id=_optional_str(system.get("botId")),
-        custom_id=custom_id,
-        context_id=_context_id(system.get("contextId")),
-        session_id=_optional_str(system.get("sessionId")),
-        rest_url=_optional_str(system.get("restUrl")),
-        stream=stream if isinstance(stream, bool) else None,
-        start_sentence=_optional_str(params.get("startSentence")),
-        ai_name=ai_name if isinstance(ai_name, str) else "AI: ",
-        user_name=user_name if isinstance(user_name, str) else "User: ",
-        nonce=_nonce(system.get("restNonce")),
-        legacy_id=legacy_id,
-        system=system,
-        params=params,
-    )
-
-
-def _decode(body: bytes, content_type: str) -> str:
-    match = _CHARSET.search(content_type)
-    charset = match.group(1) if match else "utf-8"
-    try:
-        return body.decode(charset, "replace")
-    except LookupError:
-        return body.decode("utf-8", "replace")
-
-
-def _check_page_status(url: str, status: int, body: bytes) -> None:
-    if not 200 <= status < 300:
-        shown = body[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
-        raise HTTPStatusError(
-            f"HTTP {status} for the page {redact_url(url)}", status_code=status, body=shown
-        )
-
-
-def read_page(
-    url: str, status: int, content_type: str, body: bytes, bot_id: Optional[str] = None
-) -> Chatbot:
-    """The chatbot of a fetched page; ``bot_id`` picks one (bot id or custom id).
-
-    With no ``bot_id`` the page's first chatbot is taken.
-
-    Raises:
-        HTTPStatusError: the page's status is not 2xx.
-        OpchatgptsError: no chatbot on the page, or none with that id.
-    """
-    _check_page_status(url, status, body)
-    chatbots = parse_page(_decode(body, content_type), url)
-    shown = redact_url(url)
-    if not chatbots:
-        raise OpchatgptsError(f"No AI Engine chatbot ({CONTAINER_CLASS}) on {shown}")
-    if bot_id is None:
-        return chatbots[0]
-    for chatbot in chatbots:
-        if bot_id in (chatbot.bot_id, chatbot.custom_id):
-            return chatbot
-    ids = ", ".join(repr(c.custom_id or c.bot_id) for c in chatbots)
-    raise OpchatgptsError(f"No chatbot {bot_id!r} on {shown}; it has {ids}")
-
-
-def page_settings(
-    settings: Settings, chatbot: Chatbot, url: str, explicit: Mapping[str, Any]
-) -> Settings:
-    """``settings`` set up as the page's chatbot is; ``explicit`` options win.
-
-    ``restUrl`` is ``{site}/wp-json`` with pretty permalinks, else something like
-    ``{site}/?rest_route=`` (PROTOCOL.md section 1): the first gives ``base_url``,
-    the second is kept whole as ``rest_url``.
-    """
-    options: Dict[str, Any] = {}
-    rest_url = urljoin(url, chatbot.rest_url) if chatbot.rest_url else None
-    if rest_url is not None and "base_url" not in explicit:
-        if not on_origin_of(rest_url, settings.base_url):
-            # The caller's headers and the nonce belong to the page's site:
-            # sending them, or the messages, elsewhere takes the caller's word.
-            raise OpchatgptsError(
-                f"The chatbot on {redact_url(url)} sends to {redact_url(rest_url)}, "
-                f"another origin than {redact_url(settings.base_url)}; "
-                "pass base_url= to talk to it"
-            )
-        rest = rest_url.rstrip("/")
-        parts = urlsplit(rest)
-        if rest.endswith(REST_PREFIX) and not parts.query:
-            options["base_url"] = rest[: -len(REST_PREFIX)]
-            options["rest_url"] = None
-        else:
-            options["base_url"] = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
-            options["rest_url"] = rest
-    if chatbot.custom_id is not None:
-        options["custom_id"] = chatbot.custom_id
-        options["legacy_id"] = chatbot.legacy_id
-    if chatbot.bot_id is not None:
-        options["bot_id"] = chatbot.bot_id
-    elif chatbot.custom_id is not None:
-        options["bot_id"] = ""  # the site looks the custom id up first
-    if "contextId" in chatbot.system:
-        options["context_id"] = chatbot.context_id
-    if chatbot.session_id is not None:
-        options["session_id"] = chatbot.session_id
-    if chatbot.stream is not None:
-        options["stream"] = chatbot.stream
-    options = {k: v for k, v in options.items() if k not in explicit}
-    if "custom_id" not in options:
-        options.pop("legacy_id", None)  # the caller's custom id is sent as customId
-    return settings.evolve(**options) if options else settings
-
-
-def page_client_options(url: str, options: Mapping[str, Any]) -> Dict[str, Any]:
-    """The constructor options of a ``from_page`` client before the page is read.
-
-    The page's own origin serves as ``base_url`` until ``restUrl`` is known.
-
-    Raises:
-        TypeError, ValueError: ``url`` is not an http(s) URL.
-    """
-    parts = urlsplit(check_page_url(url))
-    return {"base_url": f"{parts.scheme}://{parts.netloc}", **options}
-
-
-def build_page_fetch(url: str, settings: Settings, redirects: int = 0) -> Fetch:
-    """The GET of a chatbot page, with browser-like headers and no nonce.
-
-    The caller's headers go only to a page on the site's origin.
-    """
-    headers = dict(BROWSER_HEADERS)
-    headers["Accept"] = _PAGE_ACCEPT
-    if on_origin_of(url, settings.base_url):
-        for name, value in settings.headers:
-            put_header(headers, name, value)
-    drop_header(headers, NONCE_HEADER)
-    return Fetch("GET", url, headers, None, Fetch.PAGE, redirects)
-
-
-# -- the requests besides chats/submit ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fetch:
-    """A request made to get a nonce (or to read a page): what to send."""
-
-    SESSION = "session"
-    PAGE = "page"
-    SEARCH = "search"
-
-    method: str
-    url: str
-    headers: Dict[str, str] = field(repr=False)
-    body: Optional[bytes] = field(repr=False)
-    #: :attr:`SESSION`, :attr:`PAGE` or :attr:`SEARCH`.
-    purpose: str = SESSION
-    #: How many redirects led here.
-    redirects: int = 0
-
-    @property
-    def redacted_url(self) -> str:
-        """The URL with any credentials masked, for logs."""
-        return redact_url(self.url)
-
-    @property
-    def read_limit(self) -> int:
-        """How much of the answer to read."""
-        if self.purpose == Fetch.PAGE:
-            return PAGE_READ_LIMIT
-        return SEARCH_READ_LIMIT if self.purpose == Fetch.SEARCH else SESSION_READ_LIMIT
-
-    def follow(
-        self, status_code: int, location: Optional[str], settings: Settings
-    ) -> Optional[Fetch]:
-        """The fetch a redirect of a page leads to; ``None``: read this answer.
-
-        The front ends send every request with redirects off: requests and
-        aiohttp would carry a caller's custom headers to any host (they strip
-        only ``Authorization`` and ``Cookie``).  Here each hop gets the headers
-        its own origin may have (:func:`build_page_fetch`).
-
-        Raises:
-            HTTPStatusError: a ``Location`` that is no http(s) URL, or too many hops.
-        """
-        if self.purpose != Fetch.PAGE or status_code not in REDIRECT_STATUSES or not location:
-            return None
-        shown = redact_url(self.url)
-        target = _join(self.url, location)
-        if target is None:
-            raise HTTPStatusError(
-                f"HTTP {status_code} for the page {shown}: redirected to an invalid URL",
-                status_code=status_code,
-                body="",
-            )
-        if self.redirects >= MAX_REDIRECTS:
-            raise HTTPStatusError(
-                f"HTTP {status_code} for the page {shown}: more than {MAX_REDIRECTS} redirects",
-                status_code=status_code,
-                body="",
-            )
-        return build_page_fetch(target, settings, self.redirects + 1)
-
-
-def _join(url: str, location: str) -> Optional[str]:
-    """``location`` resolved against ``url`` if it is an http(s) URL, else ``None``."""
-    try:
-        target = urljoin(url, location.strip())
-        check_page_url(target)
-    except ValueError:
-        return None
-    return target
 
 
 # -- the nonce a client keeps -------------------------------------------------------
@@ -479,13 +136,13 @@ class SiteState:
         getall = getattr(headers, "getall", None)
         if getall is not None and len(getall(NONCE_HEADER, ())) > 1:
             return
-        fresh = _nonce(headers.get(NONCE_HEADER))
+        fresh = valid_nonce(headers.get(NONCE_HEADER))
         if fresh is not None:
             self.nonce = fresh
 
     def observe_parser(self, parser: ReplyParser) -> None:
         """Keep a ``new_token`` (AI Engine 2.8.5+) from the end frame or JSON answer."""
-        fresh = _nonce(parser.new_nonce)
+        fresh = valid_nonce(parser.new_nonce)
         if fresh is not None:
             self.nonce = fresh
 
@@ -654,7 +311,7 @@ class NonceRefresh:
             return None
         if not isinstance(answer, dict) or answer.get("success") is False:
             return None
-        return _nonce(answer.get("restNonce"))
+        return valid_nonce(answer.get("restNonce"))
 
     def _session_headers(self) -> Dict[str, str]:
         # Without X-WP-Nonce: WordPress refuses a stale one before the endpoint runs.

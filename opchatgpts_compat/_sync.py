@@ -43,8 +43,10 @@ import urllib3.exceptions
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
+from ._fetch import Fetch, build_page_fetch
 from ._framing import ACCEPT_ENCODING, encoding_error, framing_problem
 from ._models import Reply, StatusEvent
+from ._page import page_client_options, page_settings, read_page
 from ._protocol import (
     ERROR_READ_LIMIT,
     Failure,
@@ -66,15 +68,7 @@ from ._request import (
     redact_url,
 )
 from ._secrets import scrub_chain, secrets_of
-from ._site import (
-    Fetch,
-    NonceRefresh,
-    SiteState,
-    build_page_fetch,
-    page_client_options,
-    page_settings,
-    read_page,
-)
+from ._site import NonceRefresh, SiteState
 
 __all__ = ["Client", "Conversation", "Stream"]
 

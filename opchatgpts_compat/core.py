@@ -7,17 +7,10 @@ For tools, tests and benchmarks; the two front ends are thin shells over it::
 
 from ._models import Event, Reply, StatusEvent
 from ._protocol import ERROR_BODY_LIMIT, Failure, ReplyParser, transport_error
-from ._request import (
-    PreparedRequest,
-    Settings,
-    build_headers,
-    build_payload,
-    build_request,
-    build_settings,
-    check_messages,
-    redact_url,
-)
+from ._request import PreparedRequest, build_headers, build_payload, build_request, check_messages
+from ._settings import Settings, build_settings
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+from ._urls import redact_url
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",

@@ -654,10 +654,11 @@ def test_the_sync_command_line_does_not_need_aiohttp(server: Server, page: bool)
 
 
 def test_the_flavors_are_the_servers() -> None:
-    # Repeated in __main__ so that --help does not import aiohttp.
-    from opchatgpts_compat import __main__, server
+    # Repeated in the CLI so that --help does not import aiohttp.
+    from opchatgpts_compat import server
+    from opchatgpts_compat._cli import args
 
-    assert __main__.FLAVORS == server.FLAVORS
+    assert args.FLAVORS == server.FLAVORS
 
 
 # -- a closed stdout, bad stdin, every error without a traceback (issue 10) ------------
@@ -755,7 +756,8 @@ CLI_WITH_DEFAULT = [
     sys.executable,
     "-c",
     "import sys; from opchatgpts_compat import __main__ as cli, _protocol; "
-    "cli.DEFAULT_BASE_URL = _protocol.DEFAULT_BASE_URL = sys.argv[1]; "
+    "from opchatgpts_compat._cli import chat; "
+    "chat.DEFAULT_BASE_URL = _protocol.DEFAULT_BASE_URL = sys.argv[1]; "
     "sys.exit(cli.main(sys.argv[2:]))",
 ]
 
@@ -784,8 +786,9 @@ def test_an_unexpected_error_is_one_line_without_its_text() -> None:
     # Its text could hold a secret: --debug shows it, with the traceback.
     code = (
         "import sys; from opchatgpts_compat import __main__ as cli\n"
+        "from opchatgpts_compat._cli.chat import SyncChat\n"
         "def send(self, text): raise ValueError('hunter2')\n"
-        "cli.SyncChat.send = send\n"
+        "SyncChat.send = send\n"
         "sys.exit(cli.main(sys.argv[1:]))"
     )
     result = subprocess.run(

@@ -20,8 +20,7 @@ from site_emulator import Site, chatbot_element, page
 from twin import Twin, both
 
 from opchatgpts_compat import _async, _page
-from opchatgpts_compat._page import find_chatbot_elements
-from opchatgpts_compat._site import parse_page
+from opchatgpts_compat._page import find_chatbot_elements, parse_page
 
 SYSTEM = {"botId": "b1", "restNonce": "0a1b2c3d4e", "contextId": 7}
 PARAMS = {"startSentence": 'It\'s <b>"fine"</b> & caf\u00e9'}

@@ -13,15 +13,11 @@ from site_emulator import chatbot_element, page
 
 from opchatgpts_compat import HTTPStatusError, OpchatgptsError, Reply
 from opchatgpts_compat._conversation import Transcript
-from opchatgpts_compat._request import build_request, build_settings
-from opchatgpts_compat._site import (
-    Fetch,
-    NonceRefresh,
-    SiteState,
-    page_settings,
-    parse_page,
-    read_page,
-)
+from opchatgpts_compat._fetch import Fetch
+from opchatgpts_compat._page import page_settings, parse_page, read_page
+from opchatgpts_compat._request import build_request
+from opchatgpts_compat._settings import build_settings
+from opchatgpts_compat._site import NonceRefresh, SiteState
 from opchatgpts_compat.core import ReplyParser
 
 WIRE_PAGE = WIRE / "chatbot-page-data-system.html"
