@@ -35,7 +35,8 @@ default: pick one for every request with ``fault=``, per bot id with
 The package, by subject: ``_runner`` (the socket, the loop, the connections),
 ``_app`` (routing, WordPress's nonce check, the AI Engine routes),
 ``_wordpress`` (REST headers and errors), ``_bots`` (the bots and the answer
-object), ``_pages`` (the chatbot page, ``php_json``), ``_constants``.  Only
+object), ``_pages`` (the chatbot page, ``php_json``), ``_records`` (the
+request log), ``_constants``.  Only
 :class:`Server` needs ``aiohttp``, and it is imported when first used: the
 command line reads :data:`FLAVORS` without it, and ``import opchatgpts_compat``
 stays free of it.
