@@ -23,8 +23,9 @@ The chatbot is on ``chatbot_paths`` (``/chatbot/`` and ``/chatgpt-free-use/``
 unless told), the custom bot on ``/custom-bot/``; WordPress's search
 (``/wp-json/wp/v2/search``) lists both, as it does for a guest.
 
-The element, ``php_json``, WordPress's error bodies and the plugin's texts are
-the embedded server's (``opchatgpts_compat.server``), so each exists once.
+The element, ``php_json``, WordPress's error bodies, the start sentence and the
+status label are the embedded server's (``opchatgpts_compat.server``), so each
+exists once.
 """
 
 from __future__ import annotations
@@ -37,19 +38,20 @@ from typing import Any, Dict, List, Optional, Tuple
 from loopback import LoopbackServer, Request, Writer, chunk, response_head
 
 from opchatgpts_compat.server import _pages
-from opchatgpts_compat.server._constants import REJECTED as REJECTED_MESSAGE
 from opchatgpts_compat.server._constants import (
+    DEFAULT_TEXT_INPUT_MAX_LENGTH,
     START_SENTENCE,
-    START_SESSION_ROUTE,
     STATUS_LABEL,
-    SUBMIT_ROUTE,
     wp_error_body,
 )
 from opchatgpts_compat.server._pages import php_json
 
+# The routes and the refusal text are spelled out, not the server's: those are
+# the client's constants, and a site the client is tested against must not
+# agree with it by construction.
 REST = "/wp-json"
-SUBMIT = REST + SUBMIT_ROUTE
-START_SESSION = REST + START_SESSION_ROUTE
+SUBMIT = REST + "/mwai-ui/v1/chats/submit"
+START_SESSION = REST + "/mwai/v1/start_session"
 SEARCH = REST + "/wp/v2/search"
 CUSTOM_ID = "d605eabe133ba05cc4bf5f7248805475"
 CUSTOM_PAGE = "/custom-bot/"
@@ -57,7 +59,7 @@ CUSTOM_PAGE = "/custom-bot/"
 NO_NONCE = wp_error_body("rest_forbidden")
 BAD_NONCE = wp_error_body("rest_cookie_invalid_nonce")
 NO_ROUTE = wp_error_body("rest_no_route")
-REJECTED = {"success": False, "message": REJECTED_MESSAGE}
+REJECTED = {"success": False, "message": "Sorry, your query has been rejected."}
 
 
 def chatbot_element(system: Dict[str, Any], params: Dict[str, Any]) -> str:
@@ -151,7 +153,7 @@ class Site:
         params = {
             "aiName": "AI: ",
             "userName": "User: ",
-            "textInputMaxLength": 512,
+            "textInputMaxLength": DEFAULT_TEXT_INPUT_MAX_LENGTH,
             "startSentence": START_SENTENCE,
         }
         params.update(overrides)
