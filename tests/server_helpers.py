@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from opchatgpts_compat.server import CHATBOT_PAGE_ID
+
 #: The answers recorded from real sites, carried in the repository (README.md there).
 REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 
@@ -47,7 +49,7 @@ def recorded_request(
         "customId": None,
         "session": "N/A",
         "chatId": "fixchat01",
-        "contextId": 4,
+        "contextId": CHATBOT_PAGE_ID,
         "messages": [
             {
                 "id": "m0start1",

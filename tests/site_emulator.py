@@ -22,11 +22,14 @@ bot answers from the conversation as the plugin assembles it (2.0+ appends
 The chatbot is on ``chatbot_paths`` (``/chatbot/`` and ``/chatgpt-free-use/``
 unless told), the custom bot on ``/custom-bot/``; WordPress's search
 (``/wp-json/wp/v2/search``) lists both, as it does for a guest.
+
+The element, ``php_json``, WordPress's error bodies, the start sentence and the
+status label are the embedded server's (``opchatgpts_compat.server``), so each
+exists once.
 """
 
 from __future__ import annotations
 
-import html
 import itertools
 import json
 import secrets
@@ -34,47 +37,34 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from loopback import LoopbackServer, Request, Writer, chunk, response_head
 
+from opchatgpts_compat.server import _pages
+from opchatgpts_compat.server._constants import (
+    DEFAULT_TEXT_INPUT_MAX_LENGTH,
+    START_SENTENCE,
+    STATUS_LABEL,
+    wp_error_body,
+)
+from opchatgpts_compat.server._pages import php_json
+
+# The routes and the refusal text are spelled out, not the server's: those are
+# the client's constants, and a site the client is tested against must not
+# agree with it by construction.
 REST = "/wp-json"
 SUBMIT = REST + "/mwai-ui/v1/chats/submit"
 START_SESSION = REST + "/mwai/v1/start_session"
 SEARCH = REST + "/wp/v2/search"
-START_SENTENCE = "Hi! How can I help you?"
 CUSTOM_ID = "d605eabe133ba05cc4bf5f7248805475"
 CUSTOM_PAGE = "/custom-bot/"
 
-NO_NONCE = {
-    "code": "rest_forbidden",
-    "message": "Sorry, you are not allowed to do that.",
-    "data": {"status": 401},
-}
-BAD_NONCE = {
-    "code": "rest_cookie_invalid_nonce",
-    "message": "Cookie check failed",
-    "data": {"status": 403},
-}
-NO_ROUTE = {
-    "code": "rest_no_route",
-    "message": "No route was found matching the URL and request method.",
-    "data": {"status": 404},
-}
+NO_NONCE = wp_error_body("rest_forbidden")
+BAD_NONCE = wp_error_body("rest_cookie_invalid_nonce")
+NO_ROUTE = wp_error_body("rest_no_route")
 REJECTED = {"success": False, "message": "Sorry, your query has been rejected."}
 
 
-def php_json(value: Any) -> str:
-    """JSON as PHP's ``json_encode`` writes it: compact, ``\\/``, ``\\uXXXX``."""
-    return json.dumps(value, separators=(",", ":")).replace("/", "\\/")
-
-
 def chatbot_element(system: Dict[str, Any], params: Dict[str, Any]) -> str:
-    """The element AI Engine renders: JSON escaped with ENT_QUOTES in single-quoted attributes."""
-
-    def attribute(value: Dict[str, Any]) -> str:
-        return html.escape(php_json(value), quote=True).replace("&#x27;", "&#039;")
-
-    return (
-        f"<div class='mwai-chatbot-container' data-params='{attribute(params)}' "
-        f"data-system='{attribute(system)}' data-theme='{{}}'></div>"
-    )
+    """The element AI Engine renders, with these ``data-system`` and ``data-params``."""
+    return _pages.chatbot_element(params, system, {})
 
 
 def page(*elements: str, title: str = "Chatbot") -> bytes:
@@ -163,7 +153,7 @@ class Site:
         params = {
             "aiName": "AI: ",
             "userName": "User: ",
-            "textInputMaxLength": 512,
+            "textInputMaxLength": DEFAULT_TEXT_INPUT_MAX_LENGTH,
             "startSentence": START_SENTENCE,
         }
         params.update(overrides)
@@ -302,7 +292,7 @@ class Site:
             frames.append(
                 {
                     "type": "live",
-                    "data": "Generating response...",
+                    "data": STATUS_LABEL,
                     "timestamp": 1795491483.795379,
                     "subtype": "status",
                     "visibility": "collapsed",

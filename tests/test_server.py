@@ -7,6 +7,8 @@ import html
 import json
 import re
 import socket
+import subprocess
+import sys
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -31,6 +33,7 @@ from opchatgpts_compat import (
     ServerError,
 )
 from opchatgpts_compat.server import (
+    CHATBOT_PAGE_ID,
     FLAVORS,
     Answer,
     ScriptedBot,
@@ -306,7 +309,7 @@ def body_1_6(text: str = "Hi", **over: Any) -> bytes:
         "botId": "default",
         "session": "N/A",
         "clientId": "fixchat01",
-        "contextId": 4,
+        "contextId": CHATBOT_PAGE_ID,
         "messages": [{"role": "assistant", "content": "Hi! How can I help you?"}],
         "newMessage": text,
         "stream": True,
@@ -323,6 +326,36 @@ def test_the_flavors() -> None:
     assert FLAVORS == ("2.0", "3.6", "1.6")  # the first is the default
     assert Server().require_nonce and not Server(flavor="1.6").require_nonce
     assert Server(flavor="1.6", require_nonce=True).require_nonce
+
+
+def test_every_public_name_resolves() -> None:
+    from opchatgpts_compat import server
+
+    missing = [name for name in server.__all__ if not hasattr(server, name)]
+    assert missing == []
+    assert server.Server is Server
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        server.Nope  # noqa: B018
+
+
+def test_only_the_server_itself_needs_aiohttp() -> None:
+    # The command line reads FLAVORS for --help without importing aiohttp.
+    code = (
+        "import sys; sys.modules['aiohttp'] = None  # importing it now fails\n"
+        "from opchatgpts_compat.server import FLAVORS, ScriptedBot, php_json,"
+        " render_chatbot_element\n"
+        "print(FLAVORS[0], php_json(ScriptedBot(['a/b']).answer.tokens),"
+        " render_chatbot_element('http://h').startswith('<div '))\n"
+        "from opchatgpts_compat.server import Server\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout == '2.0 ["a\\/b"] True\n'
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "ModuleNotFoundError: import of aiohttp halted; None in sys.modules"
+    )
 
 
 @pytest.mark.parametrize("text", ["\u0000", "\u0000\u0000 \n", " \t\x0b"])
