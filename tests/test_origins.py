@@ -19,7 +19,7 @@ from site_emulator import SUBMIT, Site, chatbot_element, page
 from twin import BOTH, MESSAGES, Twin
 
 from opchatgpts_compat import HTTPStatusError, OpchatgptsError
-from opchatgpts_compat._request import on_origin_of
+from opchatgpts_compat._urls import on_origin_of
 
 SECRETS = {
     "Authorization": "Bearer s3cret-bearer",

@@ -6,6 +6,7 @@ import argparse
 
 from .._settings import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
 from .._version import __version__
+from ..server import FLAVORS
 
 __all__ = [
     "EXIT_FAILED",
@@ -30,9 +31,6 @@ EXIT_CODES = (
     "serve cannot listen, 2 usage error, 130 interrupted (Ctrl-C)."
 )
 
-#: The AI Engine versions the embedded server can behave as (``server.FLAVORS``,
-#: repeated so that ``--help`` does not import aiohttp).
-FLAVORS = ("2.0", "3.6", "1.6")
 
 
 class UsageError(Exception):

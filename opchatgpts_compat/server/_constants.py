@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .._protocol import REJECTED_MESSAGE as REJECTED
-from .._request import START_SESSION_ROUTE, SUBMIT_ROUTE
+from .._settings import START_SESSION_ROUTE, SUBMIT_ROUTE
 
 __all__ = [
     "CHATBOT_PAGE_ID",
