@@ -32,7 +32,6 @@ EXIT_CODES = (
 )
 
 
-
 class UsageError(Exception):
     """Bad input on the command line: exit code 2."""
 
