@@ -1,8 +1,8 @@
 """What the asyncio front end needs from aiohttp.
 
 - :class:`Body`: an answer's body as it arrives, every wait bounded;
-- :func:`new_session`, :func:`client_timeout`, :func:`ssl_context`;
-- :func:`failure_kind`: which :class:`Failure` an aiohttp exception is.
+- :func:`new_session`, :func:`send`, :func:`ssl_context`;
+- :func:`mapped`: aiohttp's exceptions as the contract's.
 """
 
 from __future__ import annotations
@@ -10,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from typing import Optional, Union
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Union
 
 import aiohttp
 import aiohttp.http_exceptions
 
-from ._exchange import Head
-from ._protocol import Failure
+from ._exceptions import OpchatgptsError
+from ._exchange import Head, map_error
+from ._protocol import Failure, ReplyParser
 from ._request import Settings
 
 __all__ = [
     "Body",
-    "client_timeout",
     "failure_kind",
     "head_of",
+    "mapped",
     "new_session",
+    "read_all",
+    "send",
     "ssl_context",
 ]
 
@@ -131,8 +135,23 @@ def new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(trust_env=False, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
-def client_timeout(settings: Settings) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout)
+async def send(
+    session: aiohttp.ClientSession,
+    settings: Settings,
+    tls: Union[ssl.SSLContext, bool],
+    **kwargs: Any,
+) -> aiohttp.ClientResponse:
+    """``session.request(**kwargs)`` with the settings' proxy and timeouts, the TLS
+    context ``tls`` and no redirect followed."""
+    return await session.request(
+        **kwargs,
+        proxy=settings.proxy,
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=settings.timeout, sock_read=settings.timeout
+        ),
+        ssl=tls,
+        allow_redirects=False,  # a page's are followed by _fetch; a POST's never
+    )
 
 
 def ssl_context(cafile: Optional[str]) -> Union[ssl.SSLContext, bool]:
@@ -173,3 +192,32 @@ def failure_kind(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):  # a malformed answer
         return Failure.LOST
     return Failure.CONNECT
+
+
+async def read_all(body: Body, limit: int) -> bytes:
+    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
+    pieces: List[bytes] = []
+    size = 0
+    while size < limit:
+        data = await body.read()
+        if not data:
+            break
+        pieces.append(data)
+        size += len(data)
+    return b"".join(pieces)
+
+
+@contextmanager
+def mapped(
+    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
+) -> Iterator[None]:
+    """Turn aiohttp exceptions into the contract's (twin: _requests_glue.py)."""
+    try:
+        yield
+    except OpchatgptsError:
+        raise
+    except Exception as exc:
+        status = exc.status if isinstance(exc, aiohttp.ClientHttpProxyError) else None
+        raise map_error(
+            exc, settings, failure_kind(exc), started=started, parser=parser, proxy_status=status
+        ) from exc

@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from contextlib import contextmanager
 from types import TracebackType
 from typing import (
     Any,
     Callable,
     ContextManager,
     Generator,
-    Iterator,
-    List,
     Mapping,
     Optional,
     Tuple,
@@ -31,20 +28,12 @@ from typing import (
 
 import aiohttp
 
-from ._aiohttp_glue import (
-    Body,
-    client_timeout,
-    failure_kind,
-    head_of,
-    new_session,
-    ssl_context,
-)
+from ._aiohttp_glue import Body, head_of, mapped, new_session, read_all, send, ssl_context
 from ._conversation import ConversationView, Transcript, Turn
-from ._exceptions import OpchatgptsError
-from ._exchange import Exchange, Head, PageSetup, StreamView, check_open, map_error, reusable
+from ._exchange import Exchange, Head, PageSetup, StreamView, check_open, reusable
 from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
-from ._protocol import ERROR_READ_LIMIT, ReplyParser
+from ._protocol import ERROR_READ_LIMIT
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -235,8 +224,8 @@ class AsyncClient:
             try:
                 hop = fetch.follow(head.status, head.location, settings)
                 if hop is None:
-                    with _mapped(settings, started=True):
-                        data = await _read_all(body, fetch.read_limit)
+                    with mapped(settings, started=True):
+                        data = await read_all(body, fetch.read_limit)
             finally:
                 body.release(reusable(body.complete))
             logger.debug("answer %s to %s", head.status, fetch.redacted_url)
@@ -255,16 +244,15 @@ class AsyncClient:
         if header_value(headers, "Accept-Encoding") is None:
             headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
         session = self._get_session()
-        with _mapped(settings, started=False):
-            return await session.request(
-                method,
-                url,
+        with mapped(settings, started=False):
+            return await send(
+                session,
+                settings,
+                self._ssl_context(),
+                method=method,
+                url=url,
                 data=body,
                 headers=headers,
-                proxy=settings.proxy,
-                timeout=client_timeout(settings),
-                ssl=self._ssl_context(),
-                allow_redirects=False,  # a page's are followed by _fetch; a POST's never
             )
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -412,7 +400,7 @@ class AsyncStream(StreamView):
             body = self._body
             assert body is not None
             with self._mapped(started=True):
-                data = await _read_all(body, ERROR_READ_LIMIT)
+                data = await read_all(body, ERROR_READ_LIMIT)
             self._drop(reusable(body.complete))
             step = exchange.feed_rejection(head, data)
             while isinstance(step, Fetch):
@@ -469,7 +457,7 @@ class AsyncStream(StreamView):
             self.close()
 
     def _mapped(self, *, started: bool) -> ContextManager[None]:
-        return _mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
+        return mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
 
 
 async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
@@ -478,35 +466,6 @@ async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
     if size <= PAGE_THREAD_SIZE:
         return function(*args)
     return await asyncio.to_thread(function, *args)
-
-
-async def _read_all(body: Body, limit: int) -> bytes:
-    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
-    pieces: List[bytes] = []
-    size = 0
-    while size < limit:
-        data = await body.read()
-        if not data:
-            break
-        pieces.append(data)
-        size += len(data)
-    return b"".join(pieces)
-
-
-@contextmanager
-def _mapped(
-    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
-) -> Iterator[None]:
-    """Turn aiohttp exceptions into the contract's (twin: _sync.py)."""
-    try:
-        yield
-    except OpchatgptsError:
-        raise
-    except Exception as exc:
-        status = exc.status if isinstance(exc, aiohttp.ClientHttpProxyError) else None
-        raise map_error(
-            exc, settings, failure_kind(exc), started=started, parser=parser, proxy_status=status
-        ) from exc
 
 
 class _AwaitableStream(AsyncStream):

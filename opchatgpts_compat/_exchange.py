@@ -23,20 +23,8 @@ from ._conversation import Turn
 from ._exceptions import OpchatgptsError
 from ._framing import encoding_error
 from ._models import Reply, StatusEvent
-from ._protocol import (
-    Failure,
-    ReplyParser,
-    connect_cause,
-    proxy_status_error,
-    transport_error,
-)
-from ._request import (
-    PreparedRequest,
-    Settings,
-    check_options,
-    client_options,
-    redact_url,
-)
+from ._protocol import Failure, ReplyParser, connect_cause, proxy_status_error, transport_error
+from ._request import PreparedRequest, Settings, check_options, client_options, redact_url
 from ._secrets import scrub_chain, secrets_of
 from ._site import (
     Chatbot,

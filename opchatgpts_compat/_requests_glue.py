@@ -4,8 +4,7 @@
   (the framing is stripped by the core :class:`~._chunked.ChunkedReader`);
 - a session whose connections read a head as aiohttp does (1xx answers
   skipped, an ambiguous body length refused), closed with its sockets;
-- :func:`failure_kind` and :func:`tunnel_status`: which :class:`Failure` a
-  requests/urllib3 exception is.
+- :func:`mapped`: requests/urllib3 exceptions as the contract's.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ import re
 import socket
 import ssl
 import zlib
-from typing import Any, Optional, Tuple
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Tuple
 
 import requests
 import requests.adapters
@@ -25,9 +25,10 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from ._chunked import READ_SIZE, ChunkedReader, Inflater
-from ._exchange import Head
+from ._exceptions import OpchatgptsError
+from ._exchange import Head, map_error
 from ._framing import framing_problem
-from ._protocol import Failure
+from ._protocol import Failure, ReplyParser
 from ._request import Settings
 
 __all__ = [
@@ -36,7 +37,9 @@ __all__ = [
     "close_session",
     "failure_kind",
     "head_of",
+    "mapped",
     "new_session",
+    "read_all",
     "send",
     "tunnel_status",
 ]
@@ -345,3 +348,34 @@ def tunnel_status(exc: BaseException) -> Optional[int]:
             if isinstance(linked, BaseException):
                 stack.append(linked)
     return None
+
+
+def read_all(body: Body, limit: int) -> bytes:
+    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
+    pieces: List[bytes] = []
+    size = 0
+    while size < limit:
+        data = body.read()
+        if not data:
+            break
+        pieces.append(data)
+        size += len(data)
+    return b"".join(pieces)
+
+
+@contextmanager
+def mapped(
+    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
+) -> Iterator[None]:
+    """Turn requests/urllib3 exceptions into the contract's (twin: _aiohttp_glue.py)."""
+    try:
+        yield
+    except OpchatgptsError:
+        raise
+    except Exception as exc:
+        kind = failure_kind(exc)
+        proxied = kind == Failure.PROXY or (kind == Failure.CONNECT and settings.proxy)
+        status = tunnel_status(exc) if proxied else None
+        raise map_error(
+            exc, settings, kind, started=started, parser=parser, proxy_status=status
+        ) from exc

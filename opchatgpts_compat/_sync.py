@@ -12,28 +12,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
 from types import TracebackType
-from typing import (
-    Any,
-    Callable,
-    ContextManager,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Tuple,
-    Type,
-)
+from typing import Any, Callable, ContextManager, Mapping, Optional, Tuple, Type
 
 import requests
 
 from ._conversation import ConversationView, Transcript, Turn
-from ._exceptions import OpchatgptsError
-from ._exchange import Exchange, Head, PageSetup, StreamView, check_open, map_error, reusable
+from ._exchange import Exchange, Head, PageSetup, StreamView, check_open, reusable
 from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
-from ._protocol import ERROR_READ_LIMIT, Failure, ReplyParser
+from ._protocol import ERROR_READ_LIMIT
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -45,15 +33,7 @@ from ._request import (
     client_options,
     header_value,
 )
-from ._requests_glue import (
-    Body,
-    close_session,
-    failure_kind,
-    head_of,
-    new_session,
-    send,
-    tunnel_status,
-)
+from ._requests_glue import Body, close_session, head_of, mapped, new_session, read_all, send
 from ._site import Fetch, SiteState
 
 __all__ = ["Client", "Conversation", "Stream"]
@@ -226,8 +206,8 @@ class Client:
             try:
                 hop = fetch.follow(head.status, head.location, settings)
                 if hop is None:
-                    with _mapped(settings, started=True):
-                        data = _read_all(body, fetch.read_limit)
+                    with mapped(settings, started=True):
+                        data = read_all(body, fetch.read_limit)
             finally:
                 body.release(reusable(body.complete))
             logger.debug("answer %s to %s", head.status, fetch.redacted_url)
@@ -246,7 +226,7 @@ class Client:
         if header_value(headers, "Accept-Encoding") is None:
             headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
         session = self._get_session()
-        with _mapped(settings, started=False):
+        with mapped(settings, started=False):
             return send(session, settings, method=method, url=url, data=body, headers=headers)
 
     def _get_session(self) -> requests.Session:
@@ -383,7 +363,7 @@ class Stream(StreamView):
             body = self._body
             assert body is not None
             with self._mapped(started=True):
-                data = _read_all(body, ERROR_READ_LIMIT)
+                data = read_all(body, ERROR_READ_LIMIT)
             self._drop(reusable(body.complete))
             step = exchange.feed_rejection(head, data)
             while isinstance(step, Fetch):
@@ -430,38 +410,7 @@ class Stream(StreamView):
             self.close()
 
     def _mapped(self, *, started: bool) -> ContextManager[None]:
-        return _mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
-
-
-def _read_all(body: Body, limit: int) -> bytes:
-    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
-    pieces: List[bytes] = []
-    size = 0
-    while size < limit:
-        data = body.read()
-        if not data:
-            break
-        pieces.append(data)
-        size += len(data)
-    return b"".join(pieces)
-
-
-@contextmanager
-def _mapped(
-    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
-) -> Iterator[None]:
-    """Turn requests/urllib3 exceptions into the contract's (twin: _async.py)."""
-    try:
-        yield
-    except OpchatgptsError:
-        raise
-    except Exception as exc:
-        kind = failure_kind(exc)
-        proxied = kind == Failure.PROXY or (kind == Failure.CONNECT and settings.proxy)
-        status = tunnel_status(exc) if proxied else None
-        raise map_error(
-            exc, settings, kind, started=started, parser=parser, proxy_status=status
-        ) from exc
+        return mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
 
 
 class _ChunkedBody:
