@@ -44,6 +44,7 @@ __all__ = [
     "StreamView",
     "check_open",
     "map_error",
+    "proxied_kind",
     "reusable",
 ]
 
@@ -100,7 +101,7 @@ def map_error(
     library tells it.  The exception's chain is scrubbed of the settings'
     secrets (no proxy password in a chained cause).
     """
-    kind = failure_kind(kind, settings)
+    kind = proxied_kind(kind, settings)
     if proxy_status is not None:
         error: OpchatgptsError = proxy_status_error(proxy_status, settings.redacted_proxy)
     else:
@@ -118,7 +119,7 @@ def map_error(
     return error
 
 
-def failure_kind(kind: str, settings: Settings) -> str:
+def proxied_kind(kind: str, settings: Settings) -> str:
     """``kind`` as the caller sees it: through a proxy, the client connects only to it."""
     return Failure.PROXY if kind == Failure.CONNECT and settings.proxy else kind
 

@@ -26,7 +26,7 @@ import urllib3.exceptions
 
 from ._chunked import READ_SIZE, ChunkedReader, Inflater
 from ._exceptions import OpchatgptsError
-from ._exchange import Head, map_error
+from ._exchange import Head, map_error, proxied_kind
 from ._framing import framing_problem
 from ._protocol import Failure, ReplyParser
 from ._request import Settings
@@ -374,7 +374,7 @@ def mapped(
         raise
     except Exception as exc:
         kind = failure_kind(exc)
-        proxied = kind == Failure.PROXY or (kind == Failure.CONNECT and settings.proxy)
+        proxied = proxied_kind(kind, settings) == Failure.PROXY
         status = tunnel_status(exc) if proxied else None
         raise map_error(
             exc, settings, kind, started=started, parser=parser, proxy_status=status
