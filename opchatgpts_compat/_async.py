@@ -30,7 +30,7 @@ import aiohttp
 
 from ._aiohttp_glue import Body, head_of, mapped, new_session, read_all, send, ssl_context
 from ._conversation import ConversationView, Transcript, Turn
-from ._exchange import Exchange, Head, PageSetup, StreamView, check_open, reusable
+from ._exchange import ClientView, Exchange, Head, PageSetup, StreamView, reusable
 from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
 from ._protocol import ERROR_READ_LIMIT
@@ -57,7 +57,7 @@ _T = TypeVar("_T")
 PAGE_THREAD_SIZE = 128 * 1024
 
 
-class AsyncClient:
+class AsyncClient(ClientView):
     """An asyncio client for an AI Engine chatbot.
 
     >>> async with AsyncClient(base_url="https://example.org") as client:  # doctest: +SKIP
@@ -88,6 +88,8 @@ class AsyncClient:
     Raises:
         TypeError, ValueError: an option is invalid.
     """
+
+    _NAME = "AsyncClient"
 
     def __init__(
         self,
@@ -140,11 +142,6 @@ class AsyncClient:
             await client.aclose()
             raise
         return client
-
-    @property
-    def settings(self) -> Settings:
-        """The validated options."""
-        return self._settings
 
     def conversation(self, chat_id: Optional[str] = None) -> AsyncConversation:
         """A new conversation: one ``chatId``, a history that grows turn by turn.
@@ -204,10 +201,6 @@ class AsyncClient:
                 pass
         assert chunks.reply is not None
         return chunks.reply
-
-    def _settings_for(self, options: Mapping[str, Any]) -> Settings:
-        check_open(self._closed, type(self).__name__)
-        return self._site.settings_for(self._settings, options)
 
     async def _fetch(self, fetch: Fetch) -> Tuple[Fetch, int, str, bytes]:
         """Send a request that gets a nonce or a page (following a page's redirects).
@@ -288,9 +281,6 @@ class AsyncClient:
         tb: Optional[TracebackType],
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"<AsyncClient {self._settings.base_url}{self._settings.via}>"
 
 
 # twin: _sync.py Conversation

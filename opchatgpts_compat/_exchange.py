@@ -38,6 +38,7 @@ from ._site import (
 )
 
 __all__ = [
+    "ClientView",
     "Exchange",
     "Head",
     "PageSetup",
@@ -257,6 +258,33 @@ class Exchange:
     @property
     def reply(self) -> Optional[Reply]:
         return None if self.parser is None else self.parser.reply
+
+
+class ClientView:
+    """What both front ends' clients share: the settings, the site state, closed or not."""
+
+    _NAME = "Client"
+    _settings: Settings
+    _site: SiteState
+    _closed: bool
+
+    @property
+    def settings(self) -> Settings:
+        """The validated options."""
+        return self._settings
+
+    def _settings_for(self, options: Mapping[str, Any]) -> Settings:
+        """The settings of one call (``stream()``, a turn, g4f's calls).
+
+        Raises:
+            RuntimeError: the client is closed.
+            TypeError, ValueError: bad options.
+        """
+        check_open(self._closed, self._NAME)
+        return self._site.settings_for(self._settings, options)
+
+    def __repr__(self) -> str:
+        return f"<{self._NAME} {self._settings.base_url}{self._settings.via}>"
 
 
 class StreamView:

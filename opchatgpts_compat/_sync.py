@@ -18,7 +18,7 @@ from typing import Any, Callable, ContextManager, Mapping, Optional, Tuple, Type
 import requests
 
 from ._conversation import ConversationView, Transcript, Turn
-from ._exchange import Exchange, Head, PageSetup, StreamView, check_open, reusable
+from ._exchange import ClientView, Exchange, Head, PageSetup, StreamView, reusable
 from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
 from ._protocol import ERROR_READ_LIMIT
@@ -41,7 +41,7 @@ __all__ = ["Client", "Conversation", "Stream"]
 logger = logging.getLogger(__name__)
 
 
-class Client:
+class Client(ClientView):
     """A blocking client for an AI Engine chatbot.
 
     >>> with Client(base_url="https://example.org") as client:  # doctest: +SKIP
@@ -70,6 +70,8 @@ class Client:
     Raises:
         TypeError, ValueError: an option is invalid.
     """
+
+    _NAME = "Client"
 
     def __init__(
         self,
@@ -122,11 +124,6 @@ class Client:
             client.close()
             raise
         return client
-
-    @property
-    def settings(self) -> Settings:
-        """The validated options."""
-        return self._settings
 
     def conversation(self, chat_id: Optional[str] = None) -> Conversation:
         """A new conversation: one ``chatId``, a history that grows turn by turn.
@@ -186,10 +183,6 @@ class Client:
                 pass
         assert chunks.reply is not None
         return chunks.reply
-
-    def _settings_for(self, options: Mapping[str, Any]) -> Settings:
-        check_open(self._closed, type(self).__name__)
-        return self._site.settings_for(self._settings, options)
 
     def _fetch(self, fetch: Fetch) -> Tuple[Fetch, int, str, bytes]:
         """Send a request that gets a nonce or a page (following a page's redirects).
@@ -251,9 +244,6 @@ class Client:
         tb: Optional[TracebackType],
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"<Client {self._settings.base_url}{self._settings.via}>"
 
 
 # twin: _async.py AsyncConversation

@@ -12,6 +12,7 @@ import json
 from typing import List, Optional
 
 import pytest
+from twin import Twin, both
 
 from opchatgpts_compat import HTTPStatusError, IncompleteStreamError, ServerError
 from opchatgpts_compat._conversation import Transcript
@@ -175,3 +176,16 @@ def test_the_from_page_steps() -> None:
 def test_from_page_refuses_bad_options_before_anything_is_sent() -> None:
     with pytest.raises(TypeError, match=r"AsyncClient\.from_page\(\)"):
         PageSetup("AsyncClient", "https://example.org/chat/", None, {"temperature": 1})
+
+
+@both
+async def test_a_closed_client_refuses_before_sending(twin: Twin) -> None:
+    client = twin.client("http://127.0.0.1:9")
+    conversation = client.conversation()
+    await twin.close(client)
+    name = "AsyncClient" if twin.is_async else "Client"
+    with pytest.raises(RuntimeError, match=f"^this {name} is closed$"):
+        client.stream(MESSAGES)
+    with pytest.raises(RuntimeError, match=f"^this {name} is closed$"):
+        conversation.stream("Hi")
+    assert repr(client) == f"<{name} http://127.0.0.1:9>"
