@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
-from collections import deque
-from contextlib import contextmanager
 from types import TracebackType
 from typing import (
     Any,
     Callable,
     ContextManager,
-    Deque,
-    Dict,
     Generator,
-    Iterator,
-    List,
     Mapping,
     Optional,
     Tuple,
@@ -34,22 +27,14 @@ from typing import (
 )
 
 import aiohttp
-import aiohttp.http_exceptions
 
-from ._conversation import Transcript, Turn
-from ._exceptions import OpchatgptsError
-from ._fetch import Fetch, build_page_fetch
-from ._framing import ACCEPT_ENCODING, encoding_error
+from ._aiohttp_glue import Body, head_of, mapped, new_session, read_all, send, ssl_context
+from ._conversation import ConversationView, Transcript, Turn
+from ._exchange import ClientView, Exchange, Head, PageSetup, StreamView, reusable
+from ._fetch import Fetch
+from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
-from ._page import page_client_options, page_settings, read_page
-from ._protocol import (
-    ERROR_READ_LIMIT,
-    Failure,
-    ReplyParser,
-    connect_cause,
-    proxy_status_error,
-    transport_error,
-)
+from ._protocol import ERROR_READ_LIMIT
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -60,10 +45,8 @@ from ._request import (
     check_options,
     client_options,
     header_value,
-    redact_url,
 )
-from ._secrets import scrub_chain, secrets_of
-from ._site import NonceRefresh, SiteState
+from ._site import SiteState
 
 __all__ = ["AsyncClient", "AsyncConversation", "AsyncStream"]
 
@@ -75,7 +58,7 @@ _T = TypeVar("_T")
 PAGE_THREAD_SIZE = 128 * 1024
 
 
-class AsyncClient:
+class AsyncClient(ClientView):
     """An asyncio client for an AI Engine chatbot.
 
     >>> async with AsyncClient(base_url="https://example.org") as client:  # doctest: +SKIP
@@ -107,6 +90,8 @@ class AsyncClient:
         TypeError, ValueError: an option is invalid.
     """
 
+    _NAME = "AsyncClient"
+
     def __init__(
         self,
         base_url: str = DEFAULT_BASE_URL,
@@ -127,7 +112,7 @@ class AsyncClient:
         self._owns_session = session is None
         self._closed = False
         self._site = SiteState(self._settings.nonce)
-        self._ssl: Optional[ssl.SSLContext] = None
+        self._ssl: Optional[Union[ssl.SSLContext, bool]] = None
 
     @classmethod
     async def from_page(cls, url: str, bot_id: Optional[str] = None, **options: Any) -> AsyncClient:
@@ -148,24 +133,16 @@ class AsyncClient:
             HTTPStatusError: the page's status is not 2xx.
             OpchatgptsError: no chatbot (with that id) on the page, which is named.
         """
-        check_options(f"{cls.__name__}.from_page()", options, client_options())
-        client = cls(**page_client_options(url, options))
+        setup = PageSetup(cls.__name__, url, bot_id, options)
+        client = cls(**setup.client_options)
         try:
-            fetch, status, content_type, body = await client._fetch(
-                build_page_fetch(url, client._settings)
-            )
-            chatbot = await _off_loop(len(body), read_page, url, status, content_type, body, bot_id)
-            client._settings = page_settings(client._settings, chatbot, fetch.url, options)
-            client._site.adopt(fetch.url, chatbot, client._settings, keep_nonce="nonce" in options)
+            answer = await client._fetch(setup.fetch(client._settings))
+            await _off_loop(len(answer[-1]), setup.read, *answer)
+            client._settings = setup.settings(client._settings, client._site)
         except BaseException:
             await client.aclose()
             raise
         return client
-
-    @property
-    def settings(self) -> Settings:
-        """The validated options."""
-        return self._settings
 
     def conversation(self, chat_id: Optional[str] = None) -> AsyncConversation:
         """A new conversation: one ``chatId``, a history that grows turn by turn.
@@ -226,11 +203,6 @@ class AsyncClient:
         assert chunks.reply is not None
         return chunks.reply
 
-    def _settings_for(self, options: Mapping[str, Any]) -> Settings:
-        if self._closed:
-            raise RuntimeError("this AsyncClient is closed")
-        return self._site.settings_for(self._settings, options)
-
     async def _fetch(self, fetch: Fetch) -> Tuple[Fetch, int, str, bytes]:
         """Send a request that gets a nonce or a page (following a page's redirects).
 
@@ -241,19 +213,18 @@ class AsyncClient:
         while True:  # a page's redirects, one hop at a time: the core decides each
             logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
             response = await self._send(fetch.method, fetch.url, fetch.headers, fetch.body)
-            reader = _Body(response, settings.timeout)
+            head = head_of(response)
+            body = Body(response, settings.timeout)
             try:
-                location = response.headers.get("Location")
-                hop = fetch.follow(response.status, location, settings)
+                hop = fetch.follow(head.status, head.location, settings)
                 if hop is None:
-                    with _mapped(settings, started=True):
-                        body = await _read_all(reader, fetch.read_limit)
+                    with mapped(settings, started=True):
+                        data = await read_all(body, fetch.read_limit)
             finally:
-                reader.detach()
-                response.close()
-            logger.debug("answer %s to %s", response.status, fetch.redacted_url)
+                body.release(reusable(body.complete))
+            logger.debug("answer %s to %s", head.status, fetch.redacted_url)
             if hop is None:
-                return fetch, response.status, response.headers.get("Content-Type", ""), body
+                return fetch, head.status, head.content_type, data
             fetch = hop
 
     async def _send(
@@ -266,37 +237,26 @@ class AsyncClient:
         settings = self._settings
         if header_value(headers, "Accept-Encoding") is None:
             headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
-        with _mapped(settings, started=False):
-            return await self._get_session().request(
-                method,
-                url,
+        session = self._get_session()
+        with mapped(settings, started=False):
+            return await send(
+                session,
+                settings,
+                self._ssl_context(),
+                method=method,
+                url=url,
                 data=body,
                 headers=headers,
-                proxy=settings.proxy,
-                timeout=_timeout(settings),
-                ssl=self._ssl_context(),
-                allow_redirects=False,  # a page's are followed by _fetch; a POST's never
             )
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            # trust_env=False: the proxy is what ``proxy`` says, in both front ends.
-            # unsafe=True: keep cookies of sites addressed by IP, as requests does.
-            self._session = aiohttp.ClientSession(
-                trust_env=False, cookie_jar=aiohttp.CookieJar(unsafe=True)
-            )
+            self._session = new_session()
         return self._session
 
     def _ssl_context(self) -> Union[ssl.SSLContext, bool]:
-        # aiohttp's ssl=True checks certificates against the default store.
-        cafile = self._settings.verify
-        if cafile is None:
-            return True
         if self._ssl is None:
-            if os.path.isdir(cafile):
-                self._ssl = ssl.create_default_context(capath=cafile)
-            else:
-                self._ssl = ssl.create_default_context(cafile=cafile)
+            self._ssl = ssl_context(self._settings.verify)
         return self._ssl
 
     async def aclose(self) -> None:
@@ -323,12 +283,9 @@ class AsyncClient:
     ) -> None:
         await self.aclose()
 
-    def __repr__(self) -> str:
-        return f"<AsyncClient {self._settings.base_url}{self._settings.via}>"
-
 
 # twin: _sync.py Conversation
-class AsyncConversation:
+class AsyncConversation(ConversationView):
     """A chat with one ``chatId``, as the site's own chatbot holds one.
 
     Made by :meth:`AsyncClient.conversation`.  Each turn sends the history and the
@@ -336,19 +293,11 @@ class AsyncConversation:
     the reply to :attr:`messages`; a turn that fails or is left early adds nothing.
     """
 
+    _NAME = "AsyncConversation"
+
     def __init__(self, client: AsyncClient, transcript: Transcript) -> None:
         self._client = client
         self._transcript = transcript
-
-    @property
-    def chat_id(self) -> str:
-        """The ``chatId`` of every turn."""
-        return self._transcript.chat_id
-
-    @property
-    def messages(self) -> List[Dict[str, Any]]:
-        """The history sent so far, replies included (copies: edit the JSON to change it)."""
-        return [dict(message) for message in self._transcript.messages]
 
     def stream(
         self,
@@ -376,21 +325,16 @@ class AsyncConversation:
         assert chunks.reply is not None
         return chunks.reply
 
-    def to_json(self) -> str:
-        """The conversation as JSON, for :meth:`AsyncClient.conversation_from_json`."""
-        return self._transcript.to_json()
 
-    def __repr__(self) -> str:
-        return f"<AsyncConversation {self.chat_id} messages={len(self._transcript.messages)}>"
-
-
-class AsyncStream:
+class AsyncStream(StreamView):
     """The chunks of one reply, as they arrive (an async iterator of ``str``).
 
     ``reply`` holds the :class:`Reply` once the stream has ended.  Leaving early
     (``break``, :meth:`aclose`, :meth:`close`, an exception, cancellation,
     garbage collection) closes the connection at once.
     """
+
+    _NAME = "AsyncStream"
 
     def __init__(
         self,
@@ -403,164 +347,88 @@ class AsyncStream:
         turn: Optional[Turn] = None,
     ) -> None:
         self._client = client
-        self._request = request
-        self._settings = settings
         self._owns_client = owns_client
-        self._on_status = on_status
-        self._turn = turn
-        self._refresh = NonceRefresh(client._site, settings, request)
-        self._response: Optional[aiohttp.ClientResponse] = None
-        self._body: Optional[_Body] = None
-        self._parser: Optional[ReplyParser] = None
-        self._pending: Deque[str] = deque()
-        self._done = False
-        self._error: Optional[OpchatgptsError] = None
+        self._exchange = Exchange(client._site, settings, request, on_status=on_status, turn=turn)
+        self._body: Optional[Body] = None
         #: The ``chatId`` this request sent.
         self.chat_id = request.chat_id
-
-    @property
-    def reply(self) -> Optional[Reply]:
-        """The whole :class:`Reply`, once the stream has ended; else ``None``."""
-        return None if self._parser is None else self._parser.reply
-
-    @property
-    def parser(self) -> Optional[ReplyParser]:
-        """The core parser of this answer (statuses, new nonce), once it started."""
-        return self._parser
-
-    @property
-    def statuses(self) -> List[StatusEvent]:
-        """The status frames so far: ``live`` frames that are not reply text."""
-        return [] if self._parser is None else list(self._parser.statuses)
 
     def __aiter__(self) -> AsyncStream:
         return self
 
     async def __anext__(self) -> str:
-        while not self._pending:
-            if self._done:
-                error, self._error = self._error, None
-                if error is not None:
-                    raise error  # after the chunks that came before it
-                self._conclude()
+        exchange = self._exchange
+        while True:
+            chunk = exchange.next_chunk()  # the chunks, then the answer's error
+            if chunk is not None:
+                return chunk
+            if exchange.over:
                 raise StopAsyncIteration
             await self._fill()
-        return self._pending.popleft()
 
     async def _fill(self) -> None:
         try:
-            if self._parser is None:
-                await self._open()
+            if self._exchange.parser is None:
+                await self._send()
                 return
-            assert self._body is not None
+            body = self._body
+            assert body is not None
             with self._mapped(started=True):
-                data = await self._body.read()
-            parser = self._parser
-            try:
-                self._pending.extend(parser.feed(data) if data else parser.feed_eof())
-            finally:
-                self._report(parser.take_statuses())
-            if parser.done:
-                self._error = parser.error
-                await self._finish()
+                data = await body.read()
+            if self._exchange.feed(data):
+                await self._release(reusable(body.complete))
         except BaseException:  # CancelledError too: never leave the socket open
             await self.aclose()
             raise
 
     # twin: _sync.py (the nonce refresh loop)
-    async def _open(self) -> None:
-        settings = self._settings
-        refresh = self._refresh
-        response = await self._post(refresh.request)
-        # A nonce rejection comes before the site does any work: ask the core
-        # whether to fetch a fresh nonce and send again (at most once).
-        while refresh.wants_body(response.status):
-            reader = _Body(response, settings.timeout)
+    async def _send(self) -> None:
+        exchange = self._exchange
+        head = await self._post(exchange.request)
+        # A nonce rejection comes before the site does any work: the core
+        # says whether to fetch a fresh nonce and send again (at most once).
+        while exchange.wants_body(head):
+            body = self._body
+            assert body is not None
             with self._mapped(started=True):
-                body = await _read_all(reader, ERROR_READ_LIMIT)
-            reader.detach()
-            self._drop_response()
-            step: Union[Fetch, PreparedRequest] = refresh.feed_rejection(
-                response.status, response.headers.get("Content-Type", ""), body
-            )
+                data = await read_all(body, ERROR_READ_LIMIT)
+            self._drop(reusable(body.complete))
+            step = exchange.feed_rejection(head, data)
             while isinstance(step, Fetch):
                 fetched = await self._client._fetch(step)
-                step = await _off_loop(len(fetched[-1]), refresh.feed_fetch, *fetched)
-            response = await self._post(step)
-        error = encoding_error(response.headers.getall("Content-Encoding", []))
-        if error is not None:
-            raise error
-        self._body = _Body(response, settings.timeout)
-        self._parser = ReplyParser(
-            response.status,
-            response.headers.get("Content-Type", ""),
-            max_event_size=settings.max_event_size,
-            location=response.headers.get("Location"),
-            proxy=settings.redacted_proxy,
-            url=redact_url(settings.url),
-            bot_id=settings.custom_id or settings.bot_id,
-        )
+                step = await _off_loop(len(fetched[-1]), exchange.feed_fetch, *fetched)
+            head = await self._post(step)
+        exchange.start(head)
 
-    async def _post(self, request: PreparedRequest) -> aiohttp.ClientResponse:
-        settings = self._settings
-        logger.debug("POST %s%s", request.url, settings.via)
+    async def _post(self, request: PreparedRequest) -> Head:
+        logger.debug("POST %s%s", request.url, self._exchange.settings.via)
         response = await self._client._send("POST", request.url, request.headers, request.body)
-        self._response = response
-        logger.debug("answer %s %s", response.status, response.headers.get("Content-Type"))
-        self._client._site.observe_headers(response.headers)
-        return response
+        self._body = Body(response, self._exchange.settings.timeout)
+        head = head_of(response)
+        self._exchange.head(head, response.headers)
+        return head
 
-    def _conclude(self) -> None:
-        # The caller has seen the whole reply: a conversation keeps the turn.
-        turn, self._turn = self._turn, None
-        if turn is not None and self.reply is not None:
-            turn.commit(self.reply)
+    def _drop(self, reuse: bool) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.release(reuse)
 
-    def _report(self, statuses: List[StatusEvent]) -> None:
-        if self._on_status is not None:
-            for status in statuses:
-                self._on_status(status)
-
-    async def _finish(self) -> None:
-        self._done = True
-        parser = self._parser
-        assert parser is not None
-        self._client._site.observe_parser(parser)
-        self._detach_body()
-        response, self._response = self._response, None
-        if response is not None:
-            response.release()  # back to the pool when the body was read to its end
+    async def _release(self, reuse: bool) -> None:
+        self._drop(reuse)
         if self._owns_client:
             await self._client.aclose()
 
-    def _drop_response(self) -> None:
-        self._detach_body()
-        response, self._response = self._response, None
-        if response is not None:
-            response.close()
-
-    def _detach_body(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            body.detach()
-
     def close(self) -> None:
         """Stop reading and close the connection, without awaiting anything."""
-        self._done = True
-        self._turn = None  # left before the end: a conversation keeps nothing
-        self._pending.clear()
-        self._drop_response()
+        self._exchange.leave()  # left before the end: a conversation keeps nothing
+        self._drop(False)
         if self._owns_client:
             self._client._detach()
 
     async def aclose(self) -> None:
         """Stop reading and close the connection (nothing happens if already closed)."""
-        self._done = True
-        self._turn = None  # left before the end: a conversation keeps nothing
-        self._pending.clear()
-        self._drop_response()
-        if self._owns_client:
-            await self._client.aclose()
+        self._exchange.leave()  # left before the end: a conversation keeps nothing
+        await self._release(False)
 
     async def __aenter__(self) -> AsyncStream:
         return self
@@ -574,17 +442,13 @@ class AsyncStream:
         await self.aclose()
 
     def __del__(self) -> None:
-        if getattr(self, "_response", None) is not None or (
+        if getattr(self, "_body", None) is not None or (
             getattr(self, "_owns_client", False) and not self._client._closed
         ):
             self.close()
 
-    def __repr__(self) -> str:
-        state = "done" if self._done else "open" if self._response is not None else "new"
-        return f"<AsyncStream {state} {self._request.url}{self._settings.via}>"
-
     def _mapped(self, *, started: bool) -> ContextManager[None]:
-        return _mapped(self._settings, started=started, parser=self._parser)
+        return mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
 
 
 async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
@@ -593,124 +457,6 @@ async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
     if size <= PAGE_THREAD_SIZE:
         return function(*args)
     return await asyncio.to_thread(function, *args)
-
-
-def _timeout(settings: Settings) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, connect=settings.timeout, sock_read=settings.timeout)
-
-
-class _Body:
-    """The body of an answer, read so that no wait outlasts ``timeout``.
-
-    aiohttp bounds a read with its ``sock_read`` timer, but when its parser
-    fails on the framing of a body (a bad chunk size, LF-only lines) it drops
-    that timer and closes the connection without waking the reader, which
-    then waits forever (issue 11).  Here the connection's closing ends the
-    body (the bytes already parsed are still read first), and every wait for
-    bytes has its own bound, whatever the library underneath does.
-    """
-
-    __slots__ = ("_broken", "_closed", "_content", "_protocol", "_timeout")
-
-    def __init__(self, response: aiohttp.ClientResponse, timeout: float) -> None:
-        self._content = response.content
-        self._timeout = timeout
-        self._broken = False
-        self._closed: Optional[asyncio.Future[None]] = None
-        connection = response.connection
-        self._protocol = protocol = None if connection is None else connection.protocol
-        if protocol is None or not hasattr(protocol, "closed"):  # aiohttp < 3.11: timeout only
-            return
-        closed = protocol.closed
-        if closed is None:  # already lost, before anyone listened
-            self._on_close(None)
-        else:
-            self._closed = closed
-            closed.add_done_callback(self._on_close)
-
-    def _on_close(self, _: object) -> None:
-        # aiohttp ends the body (EOF or an exception) before this callback
-        # runs; if it did not, its parser gave up on the framing.
-        self._closed = None
-        content = self._content
-        if content.is_eof() or content.exception() is not None:
-            return
-        self._broken = True
-        content.feed_eof()  # wakes the reader; what was parsed is still read
-
-    def detach(self) -> None:
-        """Stop watching the connection (the body ended, or is no longer read)."""
-        # A kept-alive connection must not collect a callback per answer.
-        closed, self._closed = self._closed, None
-        if closed is not None:
-            closed.remove_done_callback(self._on_close)
-
-    async def read(self) -> bytes:
-        """The bytes that have arrived, waiting (at most ``timeout``) for some.
-
-        Raises:
-            aiohttp.ClientError: what aiohttp raises; ``ClientPayloadError``
-            when the framing broke, ``ServerTimeoutError`` after ``timeout``.
-        """
-        content = self._content
-        try:
-            data = content.read_nowait()
-            if not data and not content.at_eof():
-                data = await asyncio.wait_for(content.readany(), self._timeout)
-        except asyncio.TimeoutError:
-            raise aiohttp.ServerTimeoutError("Timeout on reading data from socket") from None
-        except aiohttp.http_exceptions.HttpProcessingError as exc:
-            # aiohttp's pure-Python parser puts its framing error on the body as it is.
-            raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from exc
-        if not data:
-            self.detach()
-            if self._broken:
-                cause = None if self._protocol is None else self._protocol.exception()
-                raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from cause
-        return data
-
-
-async def _read_all(body: _Body, limit: int) -> bytes:
-    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
-    pieces: List[bytes] = []
-    size = 0
-    while size < limit:
-        data = await body.read()
-        if not data:
-            break
-        pieces.append(data)
-        size += len(data)
-    return b"".join(pieces)
-
-
-@contextmanager
-def _mapped(
-    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
-) -> Iterator[None]:
-    """Turn aiohttp exceptions into the contract's (twin: _sync.py)."""
-    try:
-        yield
-    except OpchatgptsError:
-        raise
-    except Exception as exc:
-        if isinstance(exc, aiohttp.ClientHttpProxyError):
-            error: OpchatgptsError = proxy_status_error(exc.status, settings.redacted_proxy)
-        else:
-            kind = _failure_kind(exc)
-            if kind == Failure.CONNECT and settings.proxy:
-                kind = Failure.PROXY  # through a proxy, the client connects only to it
-            error = transport_error(
-                kind,
-                origin=settings.origin,
-                timeout=settings.timeout,
-                proxy=settings.redacted_proxy,
-                started=started,
-                partial=parser.partial if parser is not None else "",
-                cause=connect_cause(exc),
-            )
-        scrub_chain(exc, secrets_of(settings))  # no proxy password in the chain (issue 11)
-        logger.debug("%s: %s", type(exc).__name__, error)
-        raise error from exc
 
 
 class _AwaitableStream(AsyncStream):
@@ -725,34 +471,3 @@ class _AwaitableStream(AsyncStream):
 
     async def _self(self) -> _AwaitableStream:
         return self
-
-
-def _failure_kind(exc: BaseException) -> str:
-    """Which :class:`Failure` an aiohttp exception is, most specific first.
-
-    aiohttp's timeouts are both ``TimeoutError`` and ``ClientConnectionError``,
-    so they come first.
-    """
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return Failure.CONNECT_TIMEOUT
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-        return Failure.READ_TIMEOUT
-    if isinstance(exc, aiohttp.ClientProxyConnectionError):
-        return Failure.PROXY
-    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
-        return Failure.TLS
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure.CONNECT
-    if isinstance(
-        exc,
-        (
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientPayloadError,
-            aiohttp.ClientOSError,
-            OSError,
-        ),
-    ):
-        return Failure.LOST
-    if isinstance(exc, aiohttp.ClientResponseError):  # a malformed answer
-        return Failure.LOST
-    return Failure.CONNECT

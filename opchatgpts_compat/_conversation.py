@@ -25,7 +25,7 @@ from ._request import (
     without_lone_surrogates,
 )
 
-__all__ = ["Transcript", "Turn"]
+__all__ = ["ConversationView", "Transcript", "Turn"]
 
 #: ``to_json`` writes this format; ``from_json`` refuses other versions.
 FORMAT_VERSION = 1
@@ -147,3 +147,27 @@ class Transcript:
 
     def __repr__(self) -> str:
         return f"<Transcript chat_id={self.chat_id!r} messages={len(self.messages)}>"
+
+
+class ConversationView:
+    """What both front ends' conversations show of their :class:`Transcript`."""
+
+    _NAME = "Conversation"
+    _transcript: Transcript
+
+    @property
+    def chat_id(self) -> str:
+        """The ``chatId`` of every turn."""
+        return self._transcript.chat_id
+
+    @property
+    def messages(self) -> List[Dict[str, Any]]:
+        """The history sent so far, replies included (copies: edit the JSON to change it)."""
+        return [dict(message) for message in self._transcript.messages]
+
+    def to_json(self) -> str:
+        """The conversation as JSON, for the client's ``conversation_from_json``."""
+        return self._transcript.to_json()
+
+    def __repr__(self) -> str:
+        return f"<{self._NAME} {self.chat_id} messages={len(self._transcript.messages)}>"

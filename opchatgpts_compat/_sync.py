@@ -10,51 +10,19 @@ framing).  No event loop is involved, so this works inside Jupyter's.
 
 from __future__ import annotations
 
-import http.client
 import logging
-import re
-import socket
-import ssl
 import threading
-import zlib
-from collections import deque
-from contextlib import contextmanager
 from types import TracebackType
-from typing import (
-    Any,
-    Callable,
-    ContextManager,
-    Deque,
-    Dict,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Tuple,
-    Type,
-    Union,
-)
+from typing import Any, Callable, ContextManager, Mapping, Optional, Tuple, Type
 
 import requests
-import requests.adapters
-import urllib3.connection
-import urllib3.connectionpool
-import urllib3.exceptions
 
-from ._conversation import Transcript, Turn
-from ._exceptions import OpchatgptsError
-from ._fetch import Fetch, build_page_fetch
-from ._framing import ACCEPT_ENCODING, encoding_error, framing_problem
+from ._conversation import ConversationView, Transcript, Turn
+from ._exchange import ClientView, Exchange, Head, PageSetup, StreamView, reusable
+from ._fetch import Fetch
+from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
-from ._page import page_client_options, page_settings, read_page
-from ._protocol import (
-    ERROR_READ_LIMIT,
-    Failure,
-    ReplyParser,
-    connect_cause,
-    proxy_status_error,
-    transport_error,
-)
+from ._protocol import ERROR_READ_LIMIT
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
@@ -65,30 +33,16 @@ from ._request import (
     check_options,
     client_options,
     header_value,
-    redact_url,
 )
-from ._secrets import scrub_chain, secrets_of
-from ._site import NonceRefresh, SiteState
+from ._requests_glue import Body, close_session, head_of, mapped, new_session, read_all, send
+from ._site import SiteState
 
 __all__ = ["Client", "Conversation", "Stream"]
 
 logger = logging.getLogger(__name__)
 
-#: Largest single read; ``read1`` returns less whenever less has arrived.
-READ_SIZE = 64 * 1024
-#: Longest chunk-size line accepted, without its extension (http.client's ``_MAXLINE``).
-_MAX_CHUNK_LINE = 65536
-#: A chunk-size line as llhttp takes it: 1-16 hex digits, blanks, then CRLF or ``;``.
-_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:(\r\n)|;)")
-#: What may still become such a line when more bytes arrive.
-_SIZE_PREFIX = re.compile(rb"[0-9A-Fa-f]{0,16}[ \t]*\r?")
-#: Where a chunk extension ends (CR) or breaks (another control character).
-_EXT_STOP = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
-_TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})")
-
-
-class Client:
+class Client(ClientView):
     """A blocking client for an AI Engine chatbot.
 
     >>> with Client(base_url="https://example.org") as client:  # doctest: +SKIP
@@ -117,6 +71,8 @@ class Client:
     Raises:
         TypeError, ValueError: an option is invalid.
     """
+
+    _NAME = "Client"
 
     def __init__(
         self,
@@ -159,24 +115,16 @@ class Client:
             HTTPStatusError: the page's status is not 2xx.
             OpchatgptsError: no chatbot (with that id) on the page, which is named.
         """
-        check_options(f"{cls.__name__}.from_page()", options, client_options())
-        client = cls(**page_client_options(url, options))
+        setup = PageSetup(cls.__name__, url, bot_id, options)
+        client = cls(**setup.client_options)
         try:
-            fetch, status, content_type, body = client._fetch(
-                build_page_fetch(url, client._settings)
-            )
-            chatbot = read_page(url, status, content_type, body, bot_id)
-            client._settings = page_settings(client._settings, chatbot, fetch.url, options)
-            client._site.adopt(fetch.url, chatbot, client._settings, keep_nonce="nonce" in options)
+            answer = client._fetch(setup.fetch(client._settings))
+            setup.read(*answer)
+            client._settings = setup.settings(client._settings, client._site)
         except BaseException:
             client.close()
             raise
         return client
-
-    @property
-    def settings(self) -> Settings:
-        """The validated options."""
-        return self._settings
 
     def conversation(self, chat_id: Optional[str] = None) -> Conversation:
         """A new conversation: one ``chatId``, a history that grows turn by turn.
@@ -237,11 +185,6 @@ class Client:
         assert chunks.reply is not None
         return chunks.reply
 
-    def _settings_for(self, options: Mapping[str, Any]) -> Settings:
-        if self._closed:
-            raise RuntimeError("this Client is closed")
-        return self._site.settings_for(self._settings, options)
-
     def _fetch(self, fetch: Fetch) -> Tuple[Fetch, int, str, bytes]:
         """Send a request that gets a nonce or a page (following a page's redirects).
 
@@ -252,17 +195,18 @@ class Client:
         while True:  # a page's redirects, one hop at a time: the core decides each
             logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
             response = self._send(fetch.method, fetch.url, fetch.headers, fetch.body)
+            head = head_of(response)
+            body = Body(response)
             try:
-                location = getattr(response, _LOCATION, None)
-                hop = fetch.follow(response.status_code, location, settings)
+                hop = fetch.follow(head.status, head.location, settings)
                 if hop is None:
-                    with _mapped(settings, started=True):
-                        body = _read_all(response, fetch.read_limit)
+                    with mapped(settings, started=True):
+                        data = read_all(body, fetch.read_limit)
             finally:
-                response.close()
-            logger.debug("answer %s to %s", response.status_code, fetch.redacted_url)
+                body.release(reusable(body.complete))
+            logger.debug("answer %s to %s", head.status, fetch.redacted_url)
             if hop is None:
-                return fetch, response.status_code, response.headers.get("Content-Type", ""), body
+                return fetch, head.status, head.content_type, data
             fetch = hop
 
     def _send(
@@ -276,45 +220,20 @@ class Client:
         if header_value(headers, "Accept-Encoding") is None:
             headers = {**headers, "Accept-Encoding": ACCEPT_ENCODING}  # what both front ends read
         session = self._get_session()
-        # Per-request hooks replace the session's: keep a caller's own.
-        theirs = session.hooks.get("response") or []
-        hooks = {"response": [*([theirs] if callable(theirs) else theirs), _hold_location]}
-        with _mapped(settings, started=False):
-            response = session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                proxies=_proxies(settings),
-                timeout=(settings.timeout, settings.timeout),
-                verify=settings.verify,  # None: the session's (by default, checked)
-                stream=True,
-                allow_redirects=False,  # a page's are followed by _fetch; a POST's never
-                hooks=hooks,
-            )
-            # aiohttp refuses a head whose body length is ambiguous; so does this
-            # twin (already in _Response, unless the caller's session is used).
-            problem = framing_problem(response.raw.headers.getlist)
-            if problem is not None:
-                response.close()
-                raise urllib3.exceptions.ProtocolError(f"Invalid answer head: {problem}")
-            return response
+        with mapped(settings, started=False):
+            return send(session, settings, method=method, url=url, data=body, headers=headers)
 
     def _get_session(self) -> requests.Session:
         with self._lock:  # threads share a client: one session, made once
             if self._session is None:
-                session = requests.Session()
-                session.trust_env = False  # the proxy is what ``proxy`` says, in both front ends
-                for prefix in ("http://", "https://"):
-                    session.mount(prefix, _Adapter())  # skips 1xx answers, as aiohttp does
-                self._session = session
+                self._session = new_session()
             return self._session
 
     def close(self) -> None:
         """Close the session and its connections, if this client made it."""
         self._closed = True
         if self._owns_session and self._session is not None:
-            _close_session(self._session)
+            close_session(self._session)
 
     def __enter__(self) -> Client:
         return self
@@ -327,12 +246,9 @@ class Client:
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<Client {self._settings.base_url}{self._settings.via}>"
-
 
 # twin: _async.py AsyncConversation
-class Conversation:
+class Conversation(ConversationView):
     """A chat with one ``chatId``, as the site's own chatbot holds one.
 
     Made by :meth:`Client.conversation`.  Each turn sends the history and the
@@ -340,19 +256,11 @@ class Conversation:
     the reply to :attr:`messages`; a turn that fails or is left early adds nothing.
     """
 
+    _NAME = "Conversation"
+
     def __init__(self, client: Client, transcript: Transcript) -> None:
         self._client = client
         self._transcript = transcript
-
-    @property
-    def chat_id(self) -> str:
-        """The ``chatId`` of every turn."""
-        return self._transcript.chat_id
-
-    @property
-    def messages(self) -> List[Dict[str, Any]]:
-        """The history sent so far, replies included (copies: edit the JSON to change it)."""
-        return [dict(message) for message in self._transcript.messages]
 
     def stream(
         self,
@@ -380,21 +288,16 @@ class Conversation:
         assert chunks.reply is not None
         return chunks.reply
 
-    def to_json(self) -> str:
-        """The conversation as JSON, for :meth:`Client.conversation_from_json`."""
-        return self._transcript.to_json()
 
-    def __repr__(self) -> str:
-        return f"<Conversation {self.chat_id} messages={len(self._transcript.messages)}>"
-
-
-class Stream:
+class Stream(StreamView):
     """The chunks of one reply, as they arrive (an iterator of ``str``).
 
     ``reply`` holds the :class:`Reply` once the stream has ended.  Leaving early
     (``break``, :meth:`close`, an exception, garbage collection) closes the
     connection at once.
     """
+
+    _NAME = "Stream"
 
     def __init__(
         self,
@@ -407,147 +310,80 @@ class Stream:
         turn: Optional[Turn] = None,
     ) -> None:
         self._client = client
-        self._request = request
-        self._settings = settings
         self._owns_client = owns_client
-        self._on_status = on_status
-        self._turn = turn
-        self._refresh = NonceRefresh(client._site, settings, request)
-        self._response: Optional[requests.Response] = None
-        self._parser: Optional[ReplyParser] = None
-        self._chunked: Optional[_ChunkedBody] = None
-        self._pending: Deque[str] = deque()
-        self._done = False
-        self._error: Optional[OpchatgptsError] = None
+        self._exchange = Exchange(client._site, settings, request, on_status=on_status, turn=turn)
+        self._body: Optional[Body] = None
         #: The ``chatId`` this request sent.
         self.chat_id = request.chat_id
-
-    @property
-    def reply(self) -> Optional[Reply]:
-        """The whole :class:`Reply`, once the stream has ended; else ``None``."""
-        return None if self._parser is None else self._parser.reply
-
-    @property
-    def parser(self) -> Optional[ReplyParser]:
-        """The core parser of this answer (statuses, new nonce), once it started."""
-        return self._parser
-
-    @property
-    def statuses(self) -> List[StatusEvent]:
-        """The status frames so far: ``live`` frames that are not reply text."""
-        return [] if self._parser is None else list(self._parser.statuses)
 
     def __iter__(self) -> Stream:
         return self
 
     def __next__(self) -> str:
-        while not self._pending:
-            if self._done:
-                error, self._error = self._error, None
-                if error is not None:
-                    raise error  # after the chunks that came before it
-                self._conclude()
+        exchange = self._exchange
+        while True:
+            chunk = exchange.next_chunk()  # the chunks, then the answer's error
+            if chunk is not None:
+                return chunk
+            if exchange.over:
                 raise StopIteration
             self._fill()
-        return self._pending.popleft()
 
     def _fill(self) -> None:
         try:
-            if self._parser is None:
-                self._open()
+            if self._exchange.parser is None:
+                self._send()
                 return
-            assert self._response is not None
+            body = self._body
+            assert body is not None
             with self._mapped(started=True):
-                if self._chunked is not None:
-                    data = self._chunked.read()
-                else:
-                    data = self._response.raw.read1(READ_SIZE, decode_content=True)
-            parser = self._parser
-            try:
-                self._pending.extend(parser.feed(data) if data else parser.feed_eof())
-            finally:
-                self._report(parser.take_statuses())
-            if parser.done:
-                self._error = parser.error
-                self._finish()
+                data = body.read()
+            if self._exchange.feed(data):
+                self._release(reusable(body.complete))
         except BaseException:  # KeyboardInterrupt too: never leave the socket open
             self.close()
             raise
 
     # twin: _async.py (the nonce refresh loop)
-    def _open(self) -> None:
-        settings = self._settings
-        refresh = self._refresh
-        response = self._post(refresh.request)
-        # A nonce rejection comes before the site does any work: ask the core
-        # whether to fetch a fresh nonce and send again (at most once).
-        while refresh.wants_body(response.status_code):
+    def _send(self) -> None:
+        exchange = self._exchange
+        head = self._post(exchange.request)
+        # A nonce rejection comes before the site does any work: the core
+        # says whether to fetch a fresh nonce and send again (at most once).
+        while exchange.wants_body(head):
+            body = self._body
+            assert body is not None
             with self._mapped(started=True):
-                body = _read_all(response, ERROR_READ_LIMIT)
-            self._drop_response()
-            step: Union[Fetch, PreparedRequest] = refresh.feed_rejection(
-                response.status_code, response.headers.get("Content-Type", ""), body
-            )
+                data = read_all(body, ERROR_READ_LIMIT)
+            self._drop(reusable(body.complete))
+            step = exchange.feed_rejection(head, data)
             while isinstance(step, Fetch):
-                step = refresh.feed_fetch(*self._client._fetch(step))
-            response = self._post(step)
-        error = encoding_error(response.raw.headers.getlist("Content-Encoding"))
-        if error is not None:
-            raise error
-        self._chunked = _ChunkedBody.of(response)
-        self._parser = ReplyParser(
-            response.status_code,
-            response.headers.get("Content-Type", ""),
-            max_event_size=settings.max_event_size,
-            location=getattr(response, _LOCATION, None),
-            proxy=settings.redacted_proxy,
-            url=redact_url(settings.url),
-            bot_id=settings.custom_id or settings.bot_id,
-        )
+                step = exchange.feed_fetch(*self._client._fetch(step))
+            head = self._post(step)
+        exchange.start(head)
 
-    def _post(self, request: PreparedRequest) -> requests.Response:
-        settings = self._settings
-        logger.debug("POST %s%s", request.url, settings.via)
+    def _post(self, request: PreparedRequest) -> Head:
+        logger.debug("POST %s%s", request.url, self._exchange.settings.via)
         response = self._client._send("POST", request.url, request.headers, request.body)
-        self._response = response
-        logger.debug("answer %s %s", response.status_code, response.headers.get("Content-Type"))
-        self._client._site.observe_headers(response.headers)
-        return response
+        self._body = Body(response)
+        head = head_of(response)
+        self._exchange.head(head, response.headers)
+        return head
 
-    def _conclude(self) -> None:
-        # The caller has seen the whole reply: a conversation keeps the turn.
-        turn, self._turn = self._turn, None
-        if turn is not None and self.reply is not None:
-            turn.commit(self.reply)
+    def _drop(self, reuse: bool) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.release(reuse)
 
-    def _report(self, statuses: List[StatusEvent]) -> None:
-        if self._on_status is not None:
-            for status in statuses:
-                self._on_status(status)
-
-    def _finish(self) -> None:
-        self._done = True
-        parser = self._parser
-        assert parser is not None
-        self._client._site.observe_parser(parser)
-        self._release()
-
-    def _drop_response(self) -> None:
-        response, self._response = self._response, None
-        if response is not None:
-            response.close()
-
-    def _release(self) -> None:
-        self._drop_response()
+    def _release(self, reuse: bool) -> None:
+        self._drop(reuse)
         if self._owns_client:
             self._client.close()
 
     def close(self) -> None:
         """Stop reading and close the connection (nothing happens if already closed)."""
-        self._done = True
-        self._turn = None  # left before the end: a conversation keeps nothing
-        self._pending.clear()
-        self._release()
+        self._exchange.leave()  # left before the end: a conversation keeps nothing
+        self._release(False)
 
     def __enter__(self) -> Stream:
         return self
@@ -561,457 +397,18 @@ class Stream:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_response", None) is not None:
+        if getattr(self, "_body", None) is not None:
             self.close()
-
-    def __repr__(self) -> str:
-        state = "done" if self._done else "open" if self._response is not None else "new"
-        return f"<Stream {state} {self._request.url}{self._settings.via}>"
 
     def _mapped(self, *, started: bool) -> ContextManager[None]:
-        return _mapped(self._settings, started=started, parser=self._parser)
-
-
-class _Response(http.client.HTTPResponse):
-    """http.client's response, reading a head as aiohttp does.
-
-    It skips every 1xx answer but 101 (http.client skips only ``100
-    Continue`` and takes ``103 Early Hints`` or ``102 Processing`` for the
-    final answer; RFC 9110, section 15.2), and refuses a head whose body
-    length is ambiguous before urllib3 looks at it, closing the socket.
-    """
-
-    def begin(self) -> None:
-        super().begin()
-        problem = framing_problem(lambda name: self.msg.get_all(name) or [])
-        if problem is not None:
-            self.close()
-            raise http.client.HTTPException(f"Invalid answer head: {problem}")
-
-    def _read_status(self) -> Tuple[str, int, str]:
-        while True:
-            version, status, reason = super()._read_status()  # type: ignore[misc]
-            if not 102 <= status < 200:  # 100: http.client skips it itself
-                return version, status, reason
-            logger.debug("skipped a %d answer", status)
-            for _ in range(http.client._MAXHEADERS + 1):  # type: ignore[attr-defined]
-                line = self.fp.readline(http.client._MAXLINE + 1)  # type: ignore[attr-defined]
-                if len(line) > http.client._MAXLINE:  # type: ignore[attr-defined]
-                    raise http.client.LineTooLong("header line")
-                if line in (b"\r\n", b"\n", b""):
-                    break
-            else:
-                raise http.client.HTTPException("got more than 100 headers")
-
-
-class _HTTPConnection(urllib3.connection.HTTPConnection):
-    response_class = _Response
-
-
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    response_class = _Response
-
-
-class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class _Adapter(requests.adapters.HTTPAdapter):
-    """requests' adapter, with connections whose responses skip 1xx answers."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _POOLS
-        return manager
-
-
-def _close_session(session: requests.Session) -> None:
-    # Session.close() empties urllib3's pool managers, but urllib3 2.x no
-    # longer closes the idle connections of the pools it drops: they wait for
-    # the garbage collector.  Close them, so closing the client closes its sockets.
-    for adapter in session.adapters.values():
-        managers = [getattr(adapter, "poolmanager", None)]
-        managers += list(getattr(adapter, "proxy_manager", {}).values())
-        for manager in managers:
-            pools: Any = getattr(manager, "pools", None)
-            if pools is None:
-                continue
-            for key in list(pools.keys()):
-                pool = pools.get(key)
-                if pool is not None:
-                    pool.close()
-    session.close()
-
-
-#: Where :func:`_hold_location` keeps a redirect's target.
-_LOCATION = "_opchatgpts_location"
-
-
-def _hold_location(response: requests.Response, **_: Any) -> None:
-    """Take ``Location`` out of every answer: requests follows none here.
-
-    Even with ``allow_redirects=False`` requests parses it (and reads the
-    body) to prepare the next request, and a target ``urlsplit`` refuses
-    (port 99999, ``http://[::1/``) escapes as a bare ValueError.  Without it
-    the answer is the site's, and the core judges the target: it names it
-    for a chat request, and follows a page's one hop at a time (``Fetch.follow``).
-    """
-    setattr(response, _LOCATION, response.headers.pop("Location", None))
-
-
-def _proxies(settings: Settings) -> Optional[Dict[str, str]]:
-    return {"http": settings.proxy, "https": settings.proxy} if settings.proxy else None
-
-
-def _read_all(response: requests.Response, limit: int) -> bytes:
-    """The body, up to about ``limit`` bytes (a nonce rejection, a session, a page)."""
-    pieces: List[bytes] = []
-    size = 0
-    while size < limit:
-        data = response.raw.read1(READ_SIZE, decode_content=True)
-        if not data:
-            break
-        pieces.append(data)
-        size += len(data)
-    return b"".join(pieces)
-
-
-@contextmanager
-def _mapped(
-    settings: Settings, *, started: bool, parser: Optional[ReplyParser] = None
-) -> Iterator[None]:
-    """Turn requests/urllib3 exceptions into the contract's (twin: _async.py)."""
-    try:
-        yield
-    except OpchatgptsError:
-        raise
-    except Exception as exc:
-        kind = _failure_kind(exc)
-        if kind == Failure.CONNECT and settings.proxy:
-            kind = Failure.PROXY  # through a proxy, the client connects only to it
-        partial = parser.partial if parser is not None else ""
-        status = _tunnel_status(exc) if kind == Failure.PROXY else None
-        if status is not None:
-            error: OpchatgptsError = proxy_status_error(status, settings.redacted_proxy)
-        else:
-            error = transport_error(
-                kind,
-                origin=settings.origin,
-                timeout=settings.timeout,
-                proxy=settings.redacted_proxy,
-                started=started,
-                partial=partial,
-                cause=connect_cause(exc),
-            )
-        scrub_chain(exc, secrets_of(settings))  # no proxy password in the chain (issue 11)
-        logger.debug("%s: %s", type(exc).__name__, error)
-        raise error from exc
+        return mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
 
 
 class _ChunkedBody:
-    """The body of a chunked answer, many chunks per read.
+    """Nothing: only tests/conftest.py's ``fast_path`` fixture still patches ``of``.
 
-    ``raw.read1`` returns at most one HTTP chunk (http.client's
-    ``_read1_chunked``), and a PHP site flushes every frame as its own chunk:
-    a stack of Python calls per token.  This reads the socket's buffered file
-    directly, as http.client would, and strips the framing of every chunk that
-    has arrived.  Errors become urllib3's, as ``raw.read1`` raises them.  The
-    connection is closed when the stream ends (as it already was), so
-    http.client never reads from it again.
-
-    The framing is read as aiohttp's parser (llhttp) reads it, so both front
-    ends take and refuse the same bytes (README, "Framing"): a size is 1 to 16
-    hex digits (no ``0x``, sign, ``_`` or leading space), then optional spaces
-    or tabs, an optional extension (``;`` and no control characters) and CRLF;
-    the data ends with CRLF or LF.  An extension of any length is skipped, as
-    it arrives, without being kept.
+    The chunked reader has one path now (``_requests_glue.Body``); this goes
+    with that fixture (issue 13, engineer A's part).
     """
 
-    __slots__ = ("_buffer", "_crlf", "_decoder", "_end", "_ext", "_file", "_left", "_size")
-
-    def __init__(self, file: Any, decoder: Optional[_Inflater] = None) -> None:
-        self._file = file
-        self._decoder = decoder  # for a gzip or deflate body
-        self._buffer = b""
-        self._left = 0  # data bytes left in the current chunk
-        self._crlf = 0  # after a chunk's data: 2 = CRLF or LF to come, 1 = LF to come
-        self._ext = 0  # in a chunk extension: 1 = its first byte to come, 2 = in it
-        self._size = 0  # the size of the chunk whose extension is being skipped
-        self._end = False
-
-    @classmethod
-    def of(cls, response: requests.Response) -> Optional[_ChunkedBody]:
-        """A reader for ``response``'s body, or ``None`` to use ``raw.read1``.
-
-        Only for a chunked body that nobody has started to read, in no
-        Content-Encoding or in gzip or deflate: then every chunked answer to
-        a chat is framed by the same rules, whatever its coding.
-        """
-        raw = response.raw
-        inner = getattr(raw, "_fp", None)
-        file = getattr(inner, "fp", None)
-        coding = response.headers.get("Content-Encoding", "identity").strip().lower()
-        if (
-            not getattr(raw, "chunked", False)
-            or coding not in ("identity", "gzip", "deflate")
-            or getattr(inner, "chunk_left", 0) is not None
-            or getattr(raw, "_fp_bytes_read", 1) != 0
-            or not hasattr(file, "read1")
-        ):
-            return None
-        return cls(file, None if coding == "identity" else _Inflater(coding))
-
-    def read(self) -> bytes:
-        """The data of the chunks that have arrived; waits only when there is none.
-
-        Returns:
-            ``b""`` at the last (empty) chunk.
-
-        Raises:
-            urllib3.exceptions.HTTPError: what ``raw.read1`` would raise.
-        """
-        try:
-            while True:
-                decoder = self._decoder
-                if decoder is None:
-                    data = self._take()
-                    if data or self._end:
-                        return data
-                else:
-                    data = decoder.inflate(b"" if decoder.tail else self._take())
-                    if data:
-                        return data
-                    if self._end and not decoder.tail:
-                        return decoder.finish()
-                more = self._file.read1(READ_SIZE)
-                if not more:
-                    raise urllib3.exceptions.ProtocolError(
-                        "Connection broken: the chunked body ended early"
-                    )
-                self._buffer += more
-        except socket.timeout as exc:
-            raise urllib3.exceptions.ReadTimeoutError(None, None, "Read timed out.") from exc  # type: ignore[arg-type]
-        except ssl.SSLError as exc:
-            if "read operation timed out" in str(exc):
-                raise urllib3.exceptions.ReadTimeoutError(None, None, "Read timed out.") from exc  # type: ignore[arg-type]
-            raise urllib3.exceptions.SSLError(exc) from exc
-        except (ValueError, OSError) as exc:
-            raise urllib3.exceptions.ProtocolError(f"Connection broken: {exc!r}", exc) from exc
-
-    def _take(self) -> bytes:
-        # Parse the buffer: data of whole and partial chunks out, framing dropped.
-        # A framing error is raised once the data before it has been handed over.
-        buffer = self._buffer
-        size = len(buffer)
-        at = 0
-        left = self._left
-        crlf = self._crlf
-        ext = self._ext
-        pieces: List[bytes] = []
-        error = ""
-        while not self._end:
-            if left:
-                stop = at + left
-                if stop > size:
-                    if at < size:
-                        pieces.append(buffer[at:])
-                    left = stop - size
-                    at = size
-                    break
-                pieces.append(buffer[at:stop])
-                at = stop
-                left = 0
-                crlf = 2
-            if crlf:
-                if at >= size:
-                    break
-                byte = buffer[at]
-                if byte == 10:  # LF
-                    crlf = 0
-                elif byte == 13 and crlf == 2:  # CR
-                    crlf = 1
-                    at += 1
-                    continue
-                else:
-                    error = "no CRLF after the chunk data"
-                    break
-                at += 1
-            if ext:
-                if ext == 1:
-                    if at >= size:
-                        break
-                    if buffer[at] in b" \t":
-                        error = "white space after ';' in a chunk extension"
-                        break
-                    ext = 2
-                stop_at = _EXT_STOP.search(buffer, at)
-                if stop_at is None:
-                    at = size  # skipped, not kept
-                    break
-                at = stop_at.start()
-                if buffer[at] != 13 or buffer[at + 1 : at + 2] not in (b"", b"\n"):
-                    error = "a control character in a chunk extension"
-                    break
-                if at + 1 >= size:
-                    break  # the LF is still to come
-                at += 2
-                ext = 0
-                left = self._size
-                if not left:
-                    self._end = True
-                continue
-            match = _SIZE_LINE.match(buffer, at)
-            if match is None:
-                rest = buffer[at : at + _MAX_CHUNK_LINE + 1]
-                if len(rest) <= _MAX_CHUNK_LINE and _SIZE_PREFIX.fullmatch(rest):
-                    break  # the rest of the line is still to come
-                error = f"invalid chunk size line {rest[:20]!r}"
-                break
-            at = match.end()
-            length = int(match.group(1), 16)
-            if match.group(2) is None:  # an extension follows
-                ext = 1
-                self._size = length
-                continue
-            if not length:
-                self._end = True
-            left = length
-        self._left = left
-        self._crlf = crlf
-        self._ext = ext
-        self._buffer = buffer[at:] if at < size else b""
-        if error and not pieces:
-            raise ValueError(error)
-        return b"".join(pieces) if len(pieces) != 1 else pieces[0]
-
-
-class _Inflater:
-    """A gzip or deflate body, at most ``READ_SIZE`` bytes out per call.
-
-    As urllib3's ``read1`` does: a small read of a bomb never becomes a huge
-    string at once; the compressed rest waits in ``unconsumed_tail``.  gzip
-    members that follow each other are read in turn; deflate is zlib-wrapped
-    or raw, as its first bytes say (as urllib3 reads them).
-    """
-
-    __slots__ = ("_gzip", "_obj", "_raw_tried")
-
-    def __init__(self, coding: str) -> None:
-        self._gzip = coding == "gzip"
-        self._obj = zlib.decompressobj(31 if self._gzip else 15)
-        self._raw_tried = self._gzip
-
-    @property
-    def tail(self) -> bool:
-        """Compressed bytes are waiting: the last call stopped at ``READ_SIZE``,
-        or another gzip member follows."""
-        obj = self._obj
-        return bool(obj.unconsumed_tail) or (self._gzip and obj.eof and bool(obj.unused_data))
-
-    def inflate(self, data: bytes) -> bytes:
-        """Up to ``READ_SIZE`` decompressed bytes of what came so far.
-
-        Raises:
-            urllib3.exceptions.DecodeError: the body is not in its coding.
-        """
-        try:
-            obj = self._obj
-            if not self._raw_tried and data:
-                self._raw_tried = True
-                try:
-                    return obj.decompress(data, READ_SIZE)
-                except zlib.error:  # deflate without the zlib wrapper
-                    self._obj = obj = zlib.decompressobj(-15)
-            out = obj.decompress(obj.unconsumed_tail + data, READ_SIZE)
-            while self._gzip and obj.eof and obj.unused_data and not out:
-                rest = obj.unused_data  # the next gzip member
-                self._obj = obj = zlib.decompressobj(31)
-                out = obj.decompress(rest, READ_SIZE)
-            return out
-        except zlib.error as exc:
-            raise urllib3.exceptions.DecodeError(
-                "Received response with a Content-Encoding that failed to decode", exc
-            ) from exc
-
-    def finish(self) -> bytes:
-        """What is left at the end of the body (once; then nothing)."""
-        obj, self._obj = self._obj, zlib.decompressobj()
-        return b"" if obj.eof else obj.flush()
-
-
-def _failure_kind(exc: BaseException) -> str:
-    """Which :class:`Failure` a requests/urllib3 exception is, most specific first.
-
-    A read timeout while streaming is a ``ConnectionError`` wrapping urllib3's
-    ``ReadTimeoutError`` (https://github.com/psf/requests/issues/4882), and
-    ``raw.read1`` raises urllib3's own exceptions, so both layers are listed.
-    """
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return Failure.CONNECT_TIMEOUT
-    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
-        return Failure.READ_TIMEOUT
-    if isinstance(exc, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError)):
-        return Failure.PROXY
-    if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
-        return Failure.TLS
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        reason = getattr(reason, "reason", reason)  # MaxRetryError -> its cause
-        if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
-            return Failure.READ_TIMEOUT
-        if isinstance(reason, urllib3.exceptions.NewConnectionError):
-            return Failure.CONNECT  # checked first: it subclasses ConnectTimeoutError
-        if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-            return Failure.CONNECT_TIMEOUT
-        return Failure.LOST
-    if isinstance(exc, TimeoutError):
-        return Failure.READ_TIMEOUT
-    if isinstance(
-        exc,
-        (
-            urllib3.exceptions.ProtocolError,
-            urllib3.exceptions.DecodeError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-            OSError,
-        ),
-    ):
-        return Failure.LOST
-    return Failure.CONNECT
-
-
-def _tunnel_status(exc: BaseException) -> Optional[int]:
-    """The status a proxy refused a CONNECT tunnel with (e.g. 407), if any.
-
-    urllib3 reports it only as text, ``Tunnel connection failed: 407 ...``,
-    somewhere in the chain of causes; only the three digits are taken from it.
-    """
-    stack = [exc]
-    seen = set()
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        for arg in current.args:
-            if isinstance(arg, str):
-                match = _TUNNEL_STATUS.search(arg)
-                if match:
-                    return int(match.group(1))
-            elif isinstance(arg, BaseException):
-                stack.append(arg)
-        for linked in (getattr(current, "reason", None), current.__cause__, current.__context__):
-            if isinstance(linked, BaseException):
-                stack.append(linked)
-    return None
+    of = None
