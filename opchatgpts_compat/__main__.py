@@ -50,8 +50,8 @@ from typing import (
 )
 
 from ._exceptions import HTTPStatusError, OpchatgptsError, ServerError
+from ._failures import DEFAULT_SITE_HINT, _default_origin
 from ._models import Reply, StatusEvent
-from ._protocol import DEFAULT_SITE_HINT, _default_origin
 from ._request import DEFAULT_BASE_URL, DEFAULT_TIMEOUT
 from ._sync import Client, Conversation
 from ._version import __version__

@@ -43,16 +43,10 @@ import urllib3.exceptions
 
 from ._conversation import Transcript, Turn
 from ._exceptions import OpchatgptsError
+from ._failures import Failure, connect_cause, proxy_status_error, transport_error
 from ._framing import ACCEPT_ENCODING, encoding_error, framing_problem
 from ._models import Reply, StatusEvent
-from ._protocol import (
-    ERROR_READ_LIMIT,
-    Failure,
-    ReplyParser,
-    connect_cause,
-    proxy_status_error,
-    transport_error,
-)
+from ._protocol import ERROR_READ_LIMIT, ReplyParser
 from ._request import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
