@@ -264,11 +264,11 @@ class SSEDecoder:
         if self._id or self.last_event_id:  # runs have no event ID
             self._each_line(text, items)
             return
+        limit = self.max_event_size
         end = text.rfind(b"\n\n") + 2
         if end > 2 and text[:6] == b"data: ":
             run = text if end == len(text) else text[:end]
             count = run.count(_RUN_SEPARATOR) + 1
-            limit = self.max_event_size
             if run.count(b"\n") == 2 * count and (limit is None or len(run) <= limit):
                 # Each event is one ``data`` line (the LFs are all counted),
                 # none larger than the run.  Decoding them together gives the
@@ -278,6 +278,17 @@ class SSEDecoder:
                 if end == len(text):
                     return
                 text = text[end:]
+        if (
+            text[:6] == b"data: "
+            and text.find(b"\n") == len(text) - 1
+            and (limit is None or len(text) <= limit)
+        ):
+            # The first line of the next event, where a read often ends: held
+            # as it came (it counts as much as a data line), it starts the
+            # next run instead of an event in progress.
+            self._tail.append(text)
+            self._tail_len = len(text)
+            return
         self._each_line(text, items)
 
     def _each_line(self, text: bytes, items: List[Item]) -> None:
