@@ -6,6 +6,15 @@ The body is ``MEGABYTES`` of 4-byte-token frames and an ``end`` frame whose
 reply has ``REPLY_BYTES``; it is cut into ``PIECE_SIZE`` pieces and turned into
 the list of tokens.  Every contestant does the whole job, bytes to tokens:
 the SSE split and the JSON of each frame.  Prints one JSON line.
+
+The contestants that use this library: ``core`` is ``ReplyParser`` (the public
+``SSEDecoder`` inside, the frames of each run of plain events read with one
+``json.loads``); ``core (fast path off)`` is the same with both switched to
+their line by line reference; ``SSEDecoder+json`` is what a tool does with the
+public decoder: ``feed``, then ``json.loads`` of each event's data.
+``json.loads alone`` is no contestant but a bound: the frames' data already
+split, as ``str``, and only the ``json.loads`` of each, which no decoder that
+hands over events can beat.
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ def core(pieces: Iterable[bytes]) -> Out:
 def core_slow(pieces: Iterable[bytes]) -> Out:
     from opchatgpts_compat.core import ReplyParser
 
-    parser = ReplyParser(200, "text/event-stream", fast_path=False)
+    parser = ReplyParser(200, "text/event-stream")
+    parser._batch = False
     got: List[str] = []
     for piece in pieces:
         got += parser.feed(piece)
@@ -54,6 +64,31 @@ def _frames(got: List[str], data: str) -> str:
     elif frame["type"] == "end":
         return str(json.loads(frame["data"])["reply"])
     return ""
+
+
+def core_decoder_json(pieces: Iterable[bytes]) -> Out:
+    from opchatgpts_compat.core import SSEDecoder
+
+    decoder = SSEDecoder()
+    got: List[str] = []
+    reply = ""
+    for piece in pieces:
+        for event in decoder.feed(piece):
+            reply = _frames(got, event.data) or reply
+    decoder.close()
+    return got, reply
+
+
+def json_alone(pieces: Iterable[bytes]) -> Out:
+    # The bound: the split is done before the clock starts (see ``main``).
+    got: List[str] = []
+    reply = ""
+    for data in _PRESPLIT:
+        reply = _frames(got, data) or reply
+    return got, reply
+
+
+_PRESPLIT: List[str] = []
 
 
 def sseclient_py(pieces: Iterable[bytes]) -> Out:
@@ -168,6 +203,8 @@ EVENTS: Dict[str, Callable[[Iterable[bytes]], Out]] = {
 DECODERS: Dict[str, Callable[[Iterable[bytes]], Out]] = {
     "core": core,
     "core (fast path off)": core_slow,
+    "SSEDecoder+json": core_decoder_json,
+    "json.loads alone": json_alone,
     "sseclient-py": sseclient_py,
     "httpx-sse": httpx_sse,
     "split+json limit": limit,
@@ -189,6 +226,8 @@ def main() -> None:
 
     import opchatgpts_compat.core  # noqa: F401
 
+    if run is json_alone:
+        _PRESPLIT.extend(block[6:].decode() for block in body.split(b"\n\n")[:-1])
     start = time.perf_counter()
     try:
         got, text = run(pieces)

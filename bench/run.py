@@ -42,7 +42,15 @@ ALL = [
     "limit",
 ]
 ASYNC = ["ours-async", "original", "httpx-sse-async"]
-DECODERS = ["core", "core (fast path off)", "sseclient-py", "httpx-sse", "split+json limit"]
+DECODERS = [
+    "core",
+    "core (fast path off)",
+    "SSEDecoder+json",
+    "json.loads alone",
+    "sseclient-py",
+    "httpx-sse",
+    "split+json limit",
+]
 EVENTS = ["core SSEDecoder", "sseclient-py", "httpx-sse", "split limit"]
 TIMEOUT = 300
 

@@ -18,7 +18,8 @@ import aiohttp.http_exceptions
 
 from ._exceptions import OpchatgptsError
 from ._exchange import Head, map_error
-from ._protocol import Failure, ReplyParser
+from ._failures import Failure
+from ._protocol import ReplyParser
 from ._request import Settings
 
 __all__ = [

@@ -21,11 +21,12 @@ from typing import Any, Callable, Deque, Dict, List, Mapping, NamedTuple, Option
 
 from ._conversation import Turn
 from ._exceptions import OpchatgptsError
+from ._failures import Failure, connect_cause, proxy_status_error, transport_error
 from ._fetch import Fetch, build_page_fetch
 from ._framing import encoding_error
 from ._models import Reply, StatusEvent
 from ._page import Chatbot, page_client_options, page_settings, read_page
-from ._protocol import Failure, ReplyParser, connect_cause, proxy_status_error, transport_error
+from ._protocol import ReplyParser
 from ._request import PreparedRequest, Settings, check_options, client_options, redact_url
 from ._secrets import scrub_chain, secrets_of
 from ._site import NonceRefresh, SiteState

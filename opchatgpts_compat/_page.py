@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urljoin, urlsplit
 
 from ._exceptions import HTTPStatusError, OpchatgptsError
-from ._protocol import ERROR_BODY_LIMIT
+from ._failures import ERROR_BODY_LIMIT
 from ._request import valid_nonce
 from ._settings import REST_PREFIX, Settings
 from ._urls import check_http_url, on_origin_of, redact_url

@@ -27,8 +27,9 @@ import urllib3.exceptions
 from ._chunked import READ_SIZE, ChunkedReader, Inflater
 from ._exceptions import OpchatgptsError
 from ._exchange import Head, map_error, proxied_kind
+from ._failures import Failure
 from ._framing import framing_problem
-from ._protocol import Failure, ReplyParser
+from ._protocol import ReplyParser
 from ._request import Settings
 
 __all__ = [

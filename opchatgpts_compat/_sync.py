@@ -403,12 +403,3 @@ class Stream(StreamView):
     def _mapped(self, *, started: bool) -> ContextManager[None]:
         return mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
 
-
-class _ChunkedBody:
-    """Nothing: only tests/conftest.py's ``fast_path`` fixture still patches ``of``.
-
-    The chunked reader has one path now (``_requests_glue.Body``); this goes
-    with that fixture (issue 13, engineer A's part).
-    """
-
-    of = None

@@ -5,8 +5,9 @@ For tools, tests and benchmarks; the two front ends are thin shells over it::
     from opchatgpts_compat.core import SSEDecoder, ReplyParser, build_request, build_settings
 """
 
+from ._failures import ERROR_BODY_LIMIT, Failure, transport_error
 from ._models import Event, Reply, StatusEvent
-from ._protocol import ERROR_BODY_LIMIT, Failure, ReplyParser, transport_error
+from ._protocol import ReplyParser
 from ._request import PreparedRequest, build_headers, build_payload, build_request, check_messages
 from ._settings import Settings, build_settings
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder

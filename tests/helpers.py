@@ -12,7 +12,7 @@ from aiohttp import ClientResponse
 from cases import Case
 from twin import Outcome
 
-from opchatgpts_compat._protocol import NOT_FOUND_HINT
+from opchatgpts_compat._failures import NOT_FOUND_HINT
 from opchatgpts_compat.core import ReplyParser
 
 

@@ -15,10 +15,20 @@ from live_server import SUBMIT, LiveServer
 from twin import ASYNC, SYNC
 
 from opchatgpts_compat import AsyncClient, Client
+from opchatgpts_compat._protocol import ReplyParser
 
 BASE = "http://site.test"
 EVERY_URL = re.compile(r"^http://site\.test/.*$")
 ids = [case.id for case in CASES]
+
+
+@pytest.fixture(params=[True, False], ids=["fast", "slow"])
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run a test with the decoder's runs of plain frames read together, and
+    with every line and every frame read on its own (the reference)."""
+    if not request.param:
+        monkeypatch.setattr(ReplyParser, "_batch", False)
+    return bool(request.param)
 
 
 def test_the_table_covers_every_recorded_answer() -> None:

@@ -755,9 +755,9 @@ def test_json_usage_errors_are_a_line_on_stdout_too() -> None:
 CLI_WITH_DEFAULT = [
     sys.executable,
     "-c",
-    "import sys; from opchatgpts_compat import __main__ as cli, _protocol; "
+    "import sys; from opchatgpts_compat import __main__ as cli, _failures; "
     "from opchatgpts_compat._cli import chat; "
-    "chat.DEFAULT_BASE_URL = _protocol.DEFAULT_BASE_URL = sys.argv[1]; "
+    "chat.DEFAULT_BASE_URL = _failures.DEFAULT_BASE_URL = sys.argv[1]; "
     "sys.exit(cli.main(sys.argv[2:]))",
 ]
 

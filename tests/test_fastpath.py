@@ -1,9 +1,12 @@
-"""The fast path of ``ReplyParser`` changes nothing but speed.
+"""The fast path changes nothing but speed.
 
-Every stream below is fed with the fast path on and forced off, whole, split at
-every offset and in random pieces, and both runs must give the same chunks from
-each ``feed``, the same reply and statuses, and the same error (class, message,
-partial text) at the same point.
+``SSEDecoder`` reads a run of plain ``data:`` events together, and
+``ReplyParser`` reads the frames of such a run with one ``json.loads``; their
+private ``_batch`` attribute set to ``False`` reads every line and every frame
+on its own, the reference.  Every stream below is fed both ways, whole, split
+at every offset and in random pieces, and both runs must give the same chunks
+from each ``feed``, the same reply and statuses, and the same error (class,
+message, partial text) at the same point.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from typing import Any, Iterator, List, Optional, Tuple
 import pytest
 from cases import FIXTURES
 
-from opchatgpts_compat import _protocol
-from opchatgpts_compat._protocol import ReplyParser
-from opchatgpts_compat.core import SSEDecoder
+from opchatgpts_compat import EventTooLargeError
+from opchatgpts_compat.core import DEFAULT_MAX_EVENT_SIZE, Event, ReplyParser, SSEDecoder
 
 
 def _fixture_bodies() -> List[Tuple[str, bytes]]:
@@ -44,7 +46,8 @@ def _end(reply: str = "abc") -> bytes:
     return b"data: " + json.dumps({"type": "end", "data": inner}).encode() + b"\n\n"
 
 
-LIVES = b"".join(_live(t) for t in ["a", "b", "c", "", "\u00e9t\u00e9", "\u65e5\u672c"])
+TOKENS = ["a", "b", "c", "", "\u00e9t\u00e9", "\u65e5\u672c"]
+LIVES = b"".join(map(_live, TOKENS))
 
 # Streams that stress the places where the fast path decides; each is also
 # correct or wrong in a way the slow path defines.
@@ -103,13 +106,14 @@ SYNTHETIC = {
     "huge-end": LIVES + _end("r" * 5000),
 }
 
-LIMITS: List[Optional[int]] = [_protocol.DEFAULT_MAX_EVENT_SIZE, None, 40, 100]
+LIMITS: List[Optional[int]] = [DEFAULT_MAX_EVENT_SIZE, None, 40, 100]
 
 CASES = [(f"fixture:{n}", b) for n, b in _fixture_bodies()] + sorted(SYNTHETIC.items())
 
 
 def _outcome(pieces: List[bytes], *, fast: bool, limit: Optional[int]) -> Any:
-    parser = ReplyParser(200, "text/event-stream", max_event_size=limit, fast_path=fast)
+    parser = ReplyParser(200, "text/event-stream", max_event_size=limit)
+    parser._batch = fast
     steps: List[Any] = []
     for piece in pieces:
         steps.append(parser.feed(piece))
@@ -156,21 +160,31 @@ def test_every_recorded_stream_is_fed() -> None:
     assert len(names) >= 20
 
 
-def test_fast_path_is_taken() -> None:
-    # Guard the guard: the plain shape must really go the fast way.
-    parser = ReplyParser(200, fast_path=True)
-    calls = []
+def _frames_read_alone(parser: ReplyParser, body: bytes) -> List[Any]:
+    calls: List[Any] = []
     original = parser._frame
     parser._frame = lambda *a: calls.append(a) or original(*a)  # type: ignore[method-assign]
-    assert parser.feed(LIVES + LIVES) == ["a", "b", "c", "\u00e9t\u00e9", "\u65e5\u672c"] * 2
-    assert len(calls) == 1  # the first frame, before the decoder is at a boundary
+    assert parser.feed(body) == ["a", "b", "c", "\u00e9t\u00e9", "\u65e5\u672c"] * 2
+    return calls
 
 
-def test_module_switch(fast_path: bool) -> None:
+def test_fast_path_is_taken() -> None:
+    # Guard the guard: the plain shape must really go the fast way ...
+    assert _frames_read_alone(ReplyParser(200), LIVES + LIVES) == []
+    # ... and the reference must really read every frame alone.
     parser = ReplyParser(200)
-    assert parser._fast is fast_path
+    parser._batch = False
+    assert len(_frames_read_alone(parser, LIVES + LIVES)) == 12
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["fast", "slow"])
+def test_batch_switch(batch: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The class attribute is what the case table's [slow] runs set.
+    monkeypatch.setattr(ReplyParser, "_batch", batch)
+    parser = ReplyParser(200)
     assert parser.feed(LIVES + _end()) == ["a", "b", "c", "\u00e9t\u00e9", "\u65e5\u672c"]
     assert parser.reply is not None and parser.reply.text == "abc"
+    assert parser._decoder is not None and parser._decoder._batch is batch
 
 
 # -- the decoder's own bulk path: one-line ``data:`` events decoded together ----
@@ -185,14 +199,22 @@ SSE_ONLY = {
 }
 
 
-def _events(pieces: List[bytes], limit: Optional[int]) -> Any:
+def _events(pieces: List[bytes], limit: Optional[int], batch: bool = True) -> Any:
     decoder = SSEDecoder(limit)
-    out = [decoder.feed(piece) for piece in pieces]
-    decoder.close()
-    return [e for batch in out for e in batch], decoder.last_event_id, decoder.retry
+    decoder._batch = batch
+    out: List[Any] = []
+    for piece in [*pieces, None]:
+        try:
+            if piece is None:
+                decoder.close()
+            else:
+                out += decoder.feed(piece)
+        except EventTooLargeError as exc:
+            out.append(str(exc))  # where it came, between the events
+    return out, decoder.last_event_id, decoder.retry
 
 
-@pytest.mark.parametrize("limit", [None, _protocol.DEFAULT_MAX_EVENT_SIZE])
+@pytest.mark.parametrize("limit", [None, DEFAULT_MAX_EVENT_SIZE])
 @pytest.mark.parametrize(
     "body",
     [b for _, b in CASES] + list(SSE_ONLY.values()),
@@ -200,7 +222,32 @@ def _events(pieces: List[bytes], limit: Optional[int]) -> Any:
 )
 def test_decoder_bulk_path_changes_nothing(body: bytes, limit: Optional[int]) -> None:
     # Fed a byte at a time, the decoder never sees two lines at once, so it
-    # never takes the bulk path: that is the reference.
+    # never takes the bulk path: that is the reference, and so is every
+    # split with the bulk path switched off.
     reference = _events([body[i : i + 1] for i in range(len(body))], limit)
     for pieces in _splits(body, seed=len(body) + 1):
         assert _events(pieces, limit) == reference
+        assert _events(pieces, limit, batch=False) == reference
+
+
+@pytest.mark.parametrize("limit", [40, 100])
+@pytest.mark.parametrize(
+    "body",
+    [b for _, b in CASES] + list(SSE_ONLY.values()),
+    ids=[n for n, _ in CASES] + list(SSE_ONLY),
+)
+def test_decoder_bulk_path_changes_nothing_near_the_limit(body: bytes, limit: int) -> None:
+    # Where an event is too large, what is dropped with it depends on the
+    # split, so each split is compared with itself, the bulk path switched off.
+    for pieces in _splits(body, seed=len(body) + 2):
+        assert _events(pieces, limit) == _events(pieces, limit, batch=False)
+
+
+def test_decoder_bulk_path_is_taken() -> None:
+    decoder = SSEDecoder()
+    items = decoder._feed(LIVES + b"data: x\n")
+    assert len(items) == 1 and type(items[0]) is str  # one run, no Event made
+    frames = [_live(t)[6:-2].decode() for t in TOKENS]
+    assert decoder.feed(b"\n" + LIVES) == [Event("x"), *map(Event, frames)]
+    decoder._batch = False
+    assert all(type(item) is Event for item in decoder._feed(LIVES))

@@ -24,7 +24,7 @@ from opchatgpts_compat import (
     ServerError,
     StreamTimeoutError,
     TransportError,
-    _protocol,
+    _failures,
 )
 from opchatgpts_compat.server import Server
 
@@ -189,7 +189,7 @@ async def test_the_error_says_what_to_do(
     places: Places, twin: Twin, case: Mistake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if case.default_is_dead:
-        monkeypatch.setattr(_protocol, "DEFAULT_BASE_URL", places.dead)
+        monkeypatch.setattr(_failures, "DEFAULT_BASE_URL", places.dead)
     base_url, options = case.where(places)
     outcome = await twin.run(base_url, case.messages, **options)
     error = outcome.error
@@ -203,11 +203,11 @@ async def test_the_error_says_what_to_do(
 
 def test_the_default_site_gets_the_hint_only_for_connecting() -> None:
     # Once connected, the site is up: the hint would mislead.
-    for kind in (_protocol.Failure.READ_TIMEOUT, _protocol.Failure.LOST):
-        error = _protocol.transport_error(kind, origin="https://opchatgpts.net", timeout=1.0)
+    for kind in (_failures.Failure.READ_TIMEOUT, _failures.Failure.LOST):
+        error = _failures.transport_error(kind, origin="https://opchatgpts.net", timeout=1.0)
         assert "default site" not in str(error)
-    error = _protocol.transport_error(
-        _protocol.Failure.CONNECT_TIMEOUT, origin="https://opchatgpts.net", timeout=1.0
+    error = _failures.transport_error(
+        _failures.Failure.CONNECT_TIMEOUT, origin="https://opchatgpts.net", timeout=1.0
     )
     assert str(error).startswith(
         "Connecting to https://opchatgpts.net took more than 1 s; https://opchatgpts.net, "

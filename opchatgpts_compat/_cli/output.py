@@ -9,8 +9,8 @@ import os
 from typing import Any, Dict, TextIO
 
 from .._exceptions import HTTPStatusError, OpchatgptsError, ServerError
+from .._failures import DEFAULT_SITE_HINT, _default_origin
 from .._models import Reply, StatusEvent
-from .._protocol import DEFAULT_SITE_HINT, _default_origin
 from .args import PROG
 
 __all__ = ["OutputClosed", "Printer", "in_cli_words", "report", "report_interrupt", "to_devnull"]

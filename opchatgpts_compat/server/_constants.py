@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
-from .._protocol import REJECTED_MESSAGE as REJECTED
+from .._failures import REJECTED_MESSAGE as REJECTED
 from .._settings import START_SESSION_ROUTE, SUBMIT_ROUTE
 
 __all__ = [
