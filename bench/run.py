@@ -1,10 +1,15 @@
-"""Run the whole benchmark: ``python bench/run.py [--quick] [--rounds N] [--only KEY]``.
+"""Run the whole benchmark: ``python bench/run.py [--quick] [--rounds N] [--only KEY]``
+(``--baseline REV``: see below).
 
 Starts the load server (bench/server.py) in its own process, runs every client
 of every scenario as a fresh process, interleaved A B C ... A B C over the
 rounds, checks every run (all tokens, all bytes), and writes a markdown report
 with medians, min-max and ratios to ``bench/results/`` (plus a JSON line per
-run).  Nothing here is a test: no number is asserted anywhere.
+run).  ``--baseline REV`` also runs our two clients from the package as it
+was at git revision ``REV`` (``ours-sync@REV``, ``ours-async@REV``), in the
+same rounds, and adds a table of new/old speed ratios: a redesign compared with
+what it replaced on the same machine at the same time.  Nothing here is a test:
+no number is asserted anywhere.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import io
 import json
 import math
 import os
@@ -20,6 +26,8 @@ import re
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import urllib.request
 from importlib import metadata
@@ -65,10 +73,10 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def _run(argv: List[str]) -> Dict[str, Any]:
+def _run(argv: List[str], env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     try:
         done = subprocess.run(
-            [PY, *argv], capture_output=True, text=True, timeout=TIMEOUT, check=False
+            [PY, *argv], capture_output=True, text=True, timeout=TIMEOUT, check=False, env=env
         )
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timeout after {TIMEOUT} s"}
@@ -80,7 +88,9 @@ def _run(argv: List[str]) -> Dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, rounds: int, quick: bool, log: Any) -> None:
+    def __init__(self, rounds: int, quick: bool, log: Any, baseline: Optional[str] = None) -> None:
+        #: A folder holding the package as it was at the baseline revision.
+        self.baseline = baseline
         self.rounds = rounds
         self.quick = quick
         self.log = log
@@ -108,7 +118,13 @@ class Bench:
         runs: Dict[str, List[Dict[str, Any]]] = {n: [] for n in names}
         for r in range(self.rounds):
             for name in names:  # interleaved: A B C A B C ...
-                result = _run([str(HERE / "clients.py"), name, self.base, prefix, str(streams)])
+                client, at, _ = name.partition("@")
+                env = None
+                if at:  # the same client, importing the baseline's package
+                    assert self.baseline is not None
+                    env = {**os.environ, "PYTHONPATH": self.baseline}
+                argv = [str(HERE / "clients.py"), client, self.base, prefix, str(streams)]
+                result = _run(argv, env)
                 self._record("client", key, result)
                 runs[name].append(result)
             print(f"  {key}: round {r + 1}/{self.rounds}", file=sys.stderr)
@@ -320,6 +336,26 @@ class Bench:
         self.summary["import"] = {k: _median(v) for k, v in values.items()}
         self.summary["import"]["aiohttp_loaded"] = lazy
 
+    def against(self, rev: str) -> None:
+        """New speed over old for our two clients, scenario by scenario (>1: faster now)."""
+        rows = []
+        for key, values in self.summary.items():
+            cells = []
+            for client in ("ours-sync", "ours-async"):
+                new, old = values.get(client), values.get(f"{client}@{rev}")
+                if new is None or old is None:
+                    cells.append("-")
+                    continue
+                if isinstance(new, (tuple, list)):  # times (lower is better): the first one
+                    new, old = old[0], new[0]
+                cells.append(f"{new / old:.2f}" if new and old else "-")
+            if cells != ["-", "-"]:
+                rows.append(f"| {key} | {cells[0]} | {cells[1]} |")
+        header = f"| scenario | ours-sync now / @{rev} | ours-async now / @{rev} |"
+        self._section(
+            f"Against the baseline {rev} (speed ratio, higher is faster now)", None, header, rows
+        )
+
     def _section(
         self, title: str, params: Optional[Dict[str, Any]], header: str, rows: List[str]
     ) -> None:
@@ -330,6 +366,23 @@ class Bench:
         lines += [header, "|" + "---|" * cols, *rows, ""]
         self.sections.append("\n".join(lines))
         print("\n".join(lines), file=sys.stderr)
+
+
+def _export(rev: str, folder: str) -> None:
+    """Write the package as it was at ``rev`` into ``folder`` (``git archive``)."""
+    root = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "--show-toplevel"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", root, "archive", "--format=tar", rev, "opchatgpts_compat"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
 
 
 def _import_ms(stderr: str) -> float:
@@ -403,6 +456,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 rounds")
     parser.add_argument("--rounds", type=int, help="rounds per scenario (default 5, quick 2)")
     parser.add_argument("--only", action="append", help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also run our clients as of this git revision"
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (2 if args.quick else 5)
     scale = 0.2 if args.quick else 1.0
@@ -412,8 +468,18 @@ def main(argv: Optional[List[str]] = None) -> None:
     out_dir.mkdir(exist_ok=True)
     name = f"{stamp}{'-quick' if args.quick else ''}"
     started = time.monotonic()
-    with open(out_dir / f"{name}.jsonl", "w") as log:
-        bench = Bench(rounds, args.quick, log)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(out_dir / f"{name}.jsonl", "w"))
+        baseline = None
+        if args.baseline:
+            baseline = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-base-"))
+            _export(args.baseline, baseline)
+            ALL[ALL.index("ours-async") + 1 : ALL.index("ours-async") + 1] = [
+                f"ours-sync@{args.baseline}",
+                f"ours-async@{args.baseline}",
+            ]
+            ASYNC.insert(1, f"ours-async@{args.baseline}")
+        bench = Bench(rounds, args.quick, log, baseline)
         try:
 
             def want(part: str) -> bool:
@@ -460,6 +526,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                 bench.rounds = rounds
             if want("import"):
                 bench.imports()
+            if args.baseline:
+                bench.against(args.baseline)
         finally:
             bench.close()
     minutes = (time.monotonic() - started) / 60
