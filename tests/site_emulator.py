@@ -32,7 +32,7 @@ import json
 import secrets
 from typing import Any, Dict, List, Optional, Tuple
 
-from loopback import LoopbackServer, Request, Writer, chunk, response_head
+from fault_server import LoopbackServer, Request, Writer, chunk, response_head
 
 REST = "/wp-json"
 SUBMIT = REST + "/mwai-ui/v1/chats/submit"
