@@ -256,7 +256,7 @@ class AsyncClient:
                         body = await _read_all(reader, fetch.read_limit)
             finally:
                 reader.detach()
-                response.close()
+                _let_go(response, keep=False)
             logger.debug("answer %s to %s", response.status, fetch.redacted_url)
             if hop is None:
                 return fetch, response.status, response.headers.get("Content-Type", ""), body
@@ -535,7 +535,7 @@ class AsyncStream:
         self._detach_body()
         response, self._response = self._response, None
         if response is not None:
-            response.release()  # back to the pool when the body was read to its end
+            _let_go(response, keep=True)  # back to the pool when the body was read to its end
         if self._owns_client:
             await self._client.aclose()
 
@@ -543,7 +543,7 @@ class AsyncStream:
         self._detach_body()
         response, self._response = self._response, None
         if response is not None:
-            response.close()
+            _let_go(response, keep=False)
 
     def _detach_body(self) -> None:
         body, self._body = self._body, None
@@ -599,6 +599,24 @@ async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
     if size <= PAGE_THREAD_SIZE:
         return function(*args)
     return await asyncio.to_thread(function, *args)
+
+
+def _let_go(response: aiohttp.ClientResponse, *, keep: bool) -> None:
+    """Release the answer's connection to the pool (``keep``, if it is fit) or close it.
+
+    aiohttp closes a TLS connection politely: close_notify, then the socket
+    once the server answers.  A connection that is not kept is closed at once
+    instead, so that no socket outlives the event loop (a ResourceWarning after
+    ``asyncio.run()`` when the server is slow to answer).
+    """
+    connection = response.connection
+    transport = None if connection is None else connection.transport
+    if keep:
+        response.release()
+    else:
+        response.close()
+    if transport is not None and transport.is_closing():
+        transport.abort()
 
 
 def _timeout(settings: Settings) -> aiohttp.ClientTimeout:

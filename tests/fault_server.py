@@ -512,8 +512,9 @@ class Stall:
 
 @dataclass(frozen=True)
 class Freeze:
-    """Send nothing more and read nothing more: the client's close goes unseen
-    (a TLS close_notify unanswered) until the server stops."""
+    """Read nothing more from here on: the steps after it are the last ones (no
+    last chunk), then the connection stays open, the client's close unseen (a
+    TLS close_notify unanswered), until the server stops."""
 
 
 @dataclass(frozen=True)
@@ -648,7 +649,6 @@ class FaultServer(RawServer):
             if stream.client_left():
                 raise _ClientGone
             if ended == "freeze":
-                stream.raw.pause_reading()
                 await asyncio.Event().wait()  # until the server stops
             if ended == "stall":
                 stream.phase = "stall"
@@ -665,6 +665,7 @@ class FaultServer(RawServer):
 
     async def _body(self, script: Script, stream: _Stream) -> str:
         chunked = script.framing == "chunked"
+        frozen = False
 
         async def put(data: bytes) -> None:
             if data:
@@ -689,13 +690,16 @@ class FaultServer(RawServer):
             elif isinstance(step, Stall):
                 return "stall"
             elif isinstance(step, Freeze):
-                return "freeze"
+                stream.raw.pause_reading()
+                frozen = True
             elif isinstance(step, Cut):
                 stream.end()
                 return "cut"
             elif isinstance(step, Abort):
                 stream.reset()
                 return "abort"
+        if frozen:
+            return "freeze"
         if chunked:
             stream.writer.write(b"0\r\n\r\n")
             await stream.writer.drain()
