@@ -643,7 +643,8 @@ class FaultServer(RawServer):
                 conn.cut_by_server = True
                 stream.reset()
                 return
-            await stream.write(script.head())
+            stream.writer.write(script.head())
+            await stream.writer.drain()
             stream.phase = "body"
             ended = await self._body(script, stream)
             if stream.client_left():
