@@ -247,6 +247,7 @@ class AsyncClient:
         while True:  # a page's redirects, one hop at a time: the core decides each
             logger.debug("%s %s%s", fetch.method, fetch.redacted_url, settings.via)
             response = await self._send(fetch.method, fetch.url, fetch.headers, fetch.body)
+            transport = _transport(response)
             reader = _Body(response, settings.timeout)
             try:
                 location = response.headers.get("Location")
@@ -256,7 +257,7 @@ class AsyncClient:
                         body = await _read_all(reader, fetch.read_limit)
             finally:
                 reader.detach()
-                _let_go(response, keep=False)
+                _let_go(response, transport, keep=False)
             logger.debug("answer %s to %s", response.status, fetch.redacted_url)
             if hop is None:
                 return fetch, response.status, response.headers.get("Content-Type", ""), body
@@ -416,6 +417,7 @@ class AsyncStream:
         self._turn = turn
         self._refresh = NonceRefresh(client._site, settings, request)
         self._response: Optional[aiohttp.ClientResponse] = None
+        self._transport: Optional[asyncio.Transport] = None
         self._body: Optional[_Body] = None
         self._parser: Optional[ReplyParser] = None
         self._pending: Deque[str] = deque()
@@ -512,6 +514,7 @@ class AsyncStream:
         logger.debug("POST %s%s", request.url, settings.via)
         response = await self._client._send("POST", request.url, request.headers, request.body)
         self._response = response
+        self._transport = _transport(response)
         logger.debug("answer %s %s", response.status, response.headers.get("Content-Type"))
         self._client._site.observe_headers(response.headers)
         return response
@@ -535,7 +538,7 @@ class AsyncStream:
         self._detach_body()
         response, self._response = self._response, None
         if response is not None:
-            _let_go(response, keep=True)  # back to the pool when the body was read to its end
+            _let_go(response, self._transport, keep=True)  # to the pool if read to its end
         if self._owns_client:
             await self._client.aclose()
 
@@ -543,7 +546,7 @@ class AsyncStream:
         self._detach_body()
         response, self._response = self._response, None
         if response is not None:
-            _let_go(response, keep=False)
+            _let_go(response, self._transport, keep=False)
 
     def _detach_body(self) -> None:
         body, self._body = self._body, None
@@ -601,16 +604,23 @@ async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
     return await asyncio.to_thread(function, *args)
 
 
-def _let_go(response: aiohttp.ClientResponse, *, keep: bool) -> None:
+def _transport(response: aiohttp.ClientResponse) -> Optional[asyncio.Transport]:
+    """The answer's connection, taken when it arrives (aiohttp lets go of it at its end)."""
+    connection = response.connection
+    return None if connection is None else connection.transport
+
+
+def _let_go(
+    response: aiohttp.ClientResponse, transport: Optional[asyncio.Transport], *, keep: bool
+) -> None:
     """Release the answer's connection to the pool (``keep``, if it is fit) or close it.
 
     aiohttp closes a TLS connection politely: close_notify, then the socket
-    once the server answers.  A connection that is not kept is closed at once
-    instead, so that no socket outlives the event loop (a ResourceWarning after
-    ``asyncio.run()`` when the server is slow to answer).
+    once the server answers.  A connection that is not kept (by us, or by
+    aiohttp: ``Connection: close``) is closed at once instead, so that no
+    socket outlives the event loop (a ResourceWarning after ``asyncio.run()``
+    when the server is slow to answer).
     """
-    connection = response.connection
-    transport = None if connection is None else connection.transport
     if keep:
         response.release()
     else:
