@@ -434,9 +434,14 @@ class RawServer:
             stream.close()
             conn.gone.set()
             self._tasks.discard(task)
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+            # close() frees the socket on the loop's next turn: the connection
+            # counts as gone after that, so that wait_idle() sees it closed.
+            asyncio.get_running_loop().call_soon(self._left)
+
+    def _left(self) -> None:
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
 
     async def _read_request(self, stream: _Stream) -> Request:
         stream.phase = "idle"
