@@ -45,7 +45,15 @@ class Body:
     bytes has its own bound, whatever the library underneath does.
     """
 
-    __slots__ = ("_broken", "_closed", "_content", "_protocol", "_response", "_timeout")
+    __slots__ = (
+        "_broken",
+        "_closed",
+        "_content",
+        "_protocol",
+        "_response",
+        "_timeout",
+        "_transport",
+    )
 
     def __init__(self, response: aiohttp.ClientResponse, timeout: float) -> None:
         self._response = response
@@ -54,6 +62,8 @@ class Body:
         self._broken = False
         self._closed: Optional[asyncio.Future[None]] = None
         connection = response.connection
+        # Taken now: aiohttp lets go of the connection at the body's end.
+        self._transport = None if connection is None else connection.transport
         self._protocol = protocol = None if connection is None else connection.protocol
         if protocol is None or not hasattr(protocol, "closed"):  # aiohttp < 3.11: timeout only
             return
@@ -87,12 +97,22 @@ class Body:
         return not self._broken and content.at_eof() and content.exception() is None
 
     def release(self, reuse: bool) -> None:
-        """Put the connection back in the pool when ``reuse``, else close it."""
+        """Put the connection back in the pool when ``reuse``, else close it.
+
+        aiohttp closes a TLS connection it does not keep politely: close_notify,
+        then the socket once the server answers.  A connection that is not
+        kept (by us, or by aiohttp) is closed at once instead, so that no
+        socket outlives the event loop (a ResourceWarning after
+        ``asyncio.run()`` when the server is slow to answer).
+        """
         self._detach()
         if reuse:
             self._response.release()  # aiohttp too keeps only a body read to its end
         else:
             self._response.close()
+        transport, self._transport = self._transport, None
+        if transport is not None and transport.is_closing():
+            transport.abort()
 
     async def read(self) -> bytes:
         """The bytes that have arrived, waiting (at most ``timeout``) for some; ``b""``: the end.

@@ -39,11 +39,11 @@ class ProxyServer:
         auth = f"{user}:{password}@" if user is not None else ""
         return f"http://{auth}127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def stop(self) -> None:
+    async def aclose(self) -> None:
         if self._server is not None:
             self._server.close()
             for task in list(self._tasks):

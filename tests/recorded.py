@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from cases import REAL
-from loopback import Writer, chunk
+from fault_server import Writer, chunk
 
 VERSIONS = ("2.0.9", "3.6.2")
 #: The nonce each site handed out (README.md), and the stale one sent in ``invalid_nonce``.

@@ -35,7 +35,7 @@ import json
 import secrets
 from typing import Any, Dict, List, Optional, Tuple
 
-from loopback import LoopbackServer, Request, Writer, chunk, response_head
+from fault_server import LoopbackServer, Request, Writer, chunk, response_head
 
 from opchatgpts_compat.server import _pages
 from opchatgpts_compat.server._constants import (

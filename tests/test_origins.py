@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 import pytest
-from loopback import LoopbackServer, Request, Writer, response_head
+from fault_server import LoopbackServer, Request, Writer, response_head
 from site_emulator import SUBMIT, Site, chatbot_element, page
 from twin import BOTH, MESSAGES, Twin
 

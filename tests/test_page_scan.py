@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
-from loopback import LoopbackServer, Request, Writer, response_head
+from fault_server import LoopbackServer, Request, Writer, response_head
 from site_emulator import Site, chatbot_element, page
 from twin import Twin, both
 

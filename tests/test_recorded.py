@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 import pytest
-from loopback import LoopbackServer, Request, Writer
+from fault_server import LoopbackServer, Request, Writer
 from recorded import NONCES, REAL, STALE_NONCE, VERSIONS, load, names, replay
 from twin import Twin, both
 

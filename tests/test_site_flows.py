@@ -12,7 +12,7 @@ import logging
 from typing import Any, List, Optional, Tuple
 
 import pytest
-from loopback import LoopbackServer, Request, Writer, response_head
+from fault_server import LoopbackServer, Request, Writer, response_head
 from site_emulator import (
     NO_NONCE,
     START_SENTENCE,

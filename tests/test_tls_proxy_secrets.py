@@ -8,15 +8,28 @@ searched for the proxy password, the nonce and the cookie.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import logging
 import socket
+import sys
 import traceback
 from typing import Any, Iterator, List
 
 import pytest
 import trustme
-from fault_server import Abort, Cut, FaultServer, Raw, Script, ServerThread, end_frame, live
+from fault_server import (
+    Abort,
+    Cut,
+    FaultServer,
+    Freeze,
+    Raw,
+    Script,
+    ServerThread,
+    end_frame,
+    live,
+)
 from proxy_server import ProxyServer
 from twin import BOTH, MESSAGES, Twin
 
@@ -126,6 +139,60 @@ async def test_tls_name_mismatch_fails(ca: trustme.CA, twin: Twin, ca_file: str)
         outcome = await twin.run(server.route("x", OK), timeout=5, verify=ca_file)
         assert type(outcome.error) is TransportError
         assert str(outcome.error) == f"TLS with {server.origin} failed"
+
+
+#: The server reads nothing once it sends the body (a TLS close_notify from the
+#: client goes unanswered), and holds back the chunked body's last chunk.
+FROZEN = Script(body=[Freeze(), live("secure "), live("hello"), end_frame(None)])
+#: What the client gets, by how the exchange ends.
+ENDINGS = {"whole": ["secure ", "hello"], "left-early": ["secure "], "page": "b7"}
+
+
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+def test_no_socket_outlives_its_event_loop(
+    *, tls_server: Any, twin: Twin, ca_file: str, request: Any, ending: str, monkeypatch: Any
+) -> None:
+    """A connection the client does not keep is closed at once, TLS ones too:
+    not left waiting for the server's close_notify, to be closed by a loop that
+    is gone (the ResourceWarning of a flaky CI run).  The exchange runs in a
+    fresh event loop closed right after; the garbage collector finds no socket."""
+    from site_emulator import chatbot_element, page
+
+    route = name(request)
+    rest = f"{tls_server.origin}/{route}/wp-json"
+    system = {"botId": "b7", "restUrl": rest, "restNonce": "a1b2c3d4e5", "stream": True}
+    html = page(chatbot_element(system, {}))
+    html_type = (("Content-Type", "text/html; charset=UTF-8"),)
+    tls_server.route(route, Script(200, html_type, [Freeze(), html], "length"))
+    base_url = tls_server.route(f"{route}-answer", FROZEN)
+
+    async def exchange() -> Any:
+        if ending == "page":
+            found = await twin.from_page(f"{rest[: -len('/wp-json')]}/chat/", verify=ca_file)
+            await twin.close(found)
+            return found.settings.bot_id
+        client = twin.client(base_url, verify=ca_file, timeout=5)
+        try:
+            stream = client.stream(MESSAGES)
+            if ending == "whole":
+                return await twin.drain(stream)
+            first = await twin.next(stream)
+            await twin.close(stream)
+            return [first]
+        finally:
+            await twin.close(client)
+
+    gc.collect()  # what earlier tests left is theirs
+    lost: List[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)
+    loop = asyncio.new_event_loop()
+    try:
+        got = loop.run_until_complete(exchange())
+    finally:
+        loop.close()
+    gc.collect()
+    assert [str(unraisable.exc_value) for unraisable in lost] == []
+    assert got == ENDINGS[ending]
 
 
 @pytest.mark.parametrize("off", [False, 0, True])
