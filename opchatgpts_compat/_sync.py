@@ -402,4 +402,3 @@ class Stream(StreamView):
 
     def _mapped(self, *, started: bool) -> ContextManager[None]:
         return mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
-
