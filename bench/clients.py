@@ -282,8 +282,8 @@ def main() -> None:
         if name == "httpx-sse-async":
             import httpx
             import httpx_sse
-    elif name == "ours-sync":
-        import opchatgpts_compat  # noqa: F401
+    elif name == "ours-sync":  # the package imports its front ends on first use
+        from opchatgpts_compat import Client  # noqa: F401
     elif name == "requests+sseclient":
         import requests  # noqa: F401
         import sseclient  # noqa: F401
