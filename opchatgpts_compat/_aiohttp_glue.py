@@ -11,7 +11,7 @@ import asyncio
 import os
 import ssl
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Union
+from typing import Any, Callable, Iterator, List, Optional, TypeVar, Union
 
 import aiohttp
 import aiohttp.http_exceptions
@@ -20,18 +20,26 @@ from ._exceptions import OpchatgptsError
 from ._exchange import Head, map_error
 from ._failures import Failure
 from ._protocol import ReplyParser
-from ._request import Settings
+from ._settings import Settings
 
 __all__ = [
+    "PAGE_THREAD_SIZE",
     "Body",
     "failure_kind",
     "head_of",
     "mapped",
     "new_session",
+    "off_loop",
     "read_all",
     "send",
     "ssl_context",
 ]
+
+
+_T = TypeVar("_T")
+#: A page larger than this is read in a worker thread: ``_page`` needs up to
+#: about a second of CPU per MiB of the worst markup (README, "Hostile pages").
+PAGE_THREAD_SIZE = 128 * 1024
 
 
 class Body:
@@ -137,6 +145,14 @@ class Body:
                 cause = None if self._protocol is None else self._protocol.exception()
                 raise aiohttp.ClientPayloadError("The body broke HTTP/1.1 framing") from cause
         return data
+
+
+async def off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
+    """``function(*args)``, in a worker thread when it reads a page of more than
+    ``PAGE_THREAD_SIZE`` bytes, so the event loop keeps running meanwhile."""
+    if size <= PAGE_THREAD_SIZE:
+        return function(*args)
+    return await asyncio.to_thread(function, *args)
 
 
 def head_of(response: aiohttp.ClientResponse) -> Head:

@@ -9,53 +9,43 @@ on long lines: https://github.com/aio-libs/aiohttp/issues/4453).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from types import TracebackType
-from typing import (
-    Any,
-    Callable,
-    ContextManager,
-    Generator,
-    Mapping,
-    Optional,
-    Tuple,
-    Type,
-    TypeVar,
-    Union,
-)
+from typing import Any, Callable, ContextManager, Mapping, Optional, Tuple, Type, Union
 
 import aiohttp
 
-from ._aiohttp_glue import Body, head_of, mapped, new_session, read_all, send, ssl_context
+from ._aiohttp_glue import (
+    Body,
+    head_of,
+    mapped,
+    new_session,
+    off_loop,
+    read_all,
+    send,
+    ssl_context,
+)
 from ._conversation import ConversationView, Transcript, Turn
 from ._exchange import ClientView, Exchange, Head, PageSetup, StreamView, reusable
 from ._fetch import Fetch
 from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
 from ._protocol import ERROR_READ_LIMIT
-from ._request import (
+from ._request import PreparedRequest, build_request, header_value
+from ._settings import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
-    PreparedRequest,
     Settings,
-    build_request,
     build_settings,
     check_options,
     client_options,
-    header_value,
 )
 from ._site import SiteState
 
 __all__ = ["AsyncClient", "AsyncConversation", "AsyncStream"]
 
 logger = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
-#: A page larger than this is read in a worker thread: ``_page`` needs up to
-#: about a second of CPU per MiB of the worst markup (README, "Hostile pages").
-PAGE_THREAD_SIZE = 128 * 1024
 
 
 class AsyncClient(ClientView):
@@ -137,7 +127,7 @@ class AsyncClient(ClientView):
         client = cls(**setup.client_options)
         try:
             answer = await client._fetch(setup.fetch(client._settings))
-            await _off_loop(len(answer[-1]), setup.read, *answer)
+            await off_loop(len(answer[-1]), setup.read, *answer)
             client._settings = setup.settings(client._settings, client._site)
         except BaseException:
             await client.aclose()
@@ -396,7 +386,7 @@ class AsyncStream(StreamView):
             step = exchange.feed_rejection(head, data)
             while isinstance(step, Fetch):
                 fetched = await self._client._fetch(step)
-                step = await _off_loop(len(fetched[-1]), exchange.feed_fetch, *fetched)
+                step = await off_loop(len(fetched[-1]), exchange.feed_fetch, *fetched)
             head = await self._post(step)
         exchange.start(head)
 
@@ -449,25 +439,3 @@ class AsyncStream(StreamView):
 
     def _mapped(self, *, started: bool) -> ContextManager[None]:
         return mapped(self._exchange.settings, started=started, parser=self._exchange.parser)
-
-
-async def _off_loop(size: int, function: Callable[..., _T], *args: Any) -> _T:
-    """``function(*args)``, in a worker thread when it reads a page of more than
-    ``PAGE_THREAD_SIZE`` bytes, so the event loop keeps running meanwhile."""
-    if size <= PAGE_THREAD_SIZE:
-        return function(*args)
-    return await asyncio.to_thread(function, *args)
-
-
-class _AwaitableStream(AsyncStream):
-    """What ``Opchatgpts.create_async_generator`` returns: iterate it, or await it first.
-
-    ``async for c in create_async_generator(...)`` is how g4f calls it;
-    ``gen = await create_async_generator(...)`` is how its docs showed it.
-    """
-
-    def __await__(self) -> Generator[Any, None, _AwaitableStream]:
-        return self._self().__await__()
-
-    async def _self(self) -> _AwaitableStream:
-        return self

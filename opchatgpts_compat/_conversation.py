@@ -17,13 +17,8 @@ from dataclasses import replace
 from typing import Any, Dict, List, Optional
 
 from ._models import Reply
-from ._request import (
-    PreparedRequest,
-    Settings,
-    build_turn_request,
-    random_chat_id,
-    without_lone_surrogates,
-)
+from ._request import PreparedRequest, build_turn_request, random_chat_id, without_lone_surrogates
+from ._settings import Settings
 
 __all__ = ["ConversationView", "Transcript", "Turn"]
 

@@ -27,9 +27,11 @@ from ._framing import encoding_error
 from ._models import Reply, StatusEvent
 from ._page import Chatbot, page_client_options, page_settings, read_page
 from ._protocol import ReplyParser
-from ._request import PreparedRequest, Settings, check_options, client_options, redact_url
+from ._request import PreparedRequest
 from ._secrets import scrub_chain, secrets_of
+from ._settings import Settings, check_options, client_options
 from ._site import NonceRefresh, SiteState
+from ._urls import redact_url
 
 __all__ = [
     "ClientView",

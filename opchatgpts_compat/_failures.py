@@ -24,7 +24,8 @@ from ._exceptions import (
     TransportError,
 )
 from ._json import loads
-from ._request import DEFAULT_BASE_URL, DEFAULT_BOT_ID, redact_url
+from ._settings import DEFAULT_BASE_URL, DEFAULT_BOT_ID
+from ._urls import redact_url
 
 __all__ = [
     "ERROR_BODY_LIMIT",

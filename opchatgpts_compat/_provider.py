@@ -23,7 +23,6 @@ from typing import (
     Callable,
     ClassVar,
     Dict,
-    Generator,
     Iterator,
     List,
     Mapping,
@@ -39,7 +38,8 @@ from ._request import build_request, check_messages
 from ._settings import DEFAULT_BASE_URL, build_settings, check_options
 
 if TYPE_CHECKING:
-    from ._async import AsyncStream, _AwaitableStream
+    from ._async import AsyncStream
+    from ._awaitable import AwaitableIterator, AwaitableStream
     from ._sync import Stream
 
 __all__ = ["Opchatgpts"]
@@ -213,7 +213,7 @@ class Opchatgpts:
         messages: List[Dict[str, Any]],
         proxy: Optional[str] = None,
         **kwargs: Any,
-    ) -> Union[_AwaitableStream, _AwaitableIterator]:
+    ) -> Union[AwaitableStream, AwaitableIterator]:
         """Asyncio: an async iterator of the reply's chunks.
 
         Both ``async for c in Opchatgpts.create_async_generator(...)`` and
@@ -223,22 +223,23 @@ class Opchatgpts:
         Raises:
             TypeError, ValueError: bad arguments, before anything is sent.
         """
-        from ._async import AsyncClient, AsyncStream, _AwaitableStream
+        from ._async import AsyncClient, AsyncStream
+        from ._awaitable import AwaitableIterator, AwaitableStream
 
         options = cls._call_options(proxy, kwargs)
         page = cls._page
         if page is not None:
             check_messages(messages)
             build_settings(**page_client_options(page, options))
-            return _AwaitableIterator(
+            return AwaitableIterator(
                 _async_chunks(lambda: _page_async_stream(page, options, messages), cls._usage)
             )
         client = AsyncClient(**options)
         request = build_request(messages, client.settings)
         if cls._usage is None:
-            return _AwaitableStream(client, request, client.settings, owns_client=True)
+            return AwaitableStream(client, request, client.settings, owns_client=True)
         chunks = AsyncStream(client, request, client.settings, owns_client=True)
-        return _AwaitableIterator(_async_chunks(lambda: _ready(chunks), cls._usage))
+        return AwaitableIterator(_async_chunks(lambda: _ready(chunks), cls._usage))
 
     @classmethod
     async def create_async(
@@ -359,28 +360,3 @@ def _usage_object(usage: Optional[UsageType], site_usage: Optional[Dict[str, Any
     except (TypeError, ValueError):
         logger.debug("the site's usage is not one g4f takes: %r", site_usage)
         return None
-
-
-class _AwaitableIterator:
-    """An async iterator that may also be awaited first, as ``_AwaitableStream``."""
-
-    def __init__(self, iterator: AsyncIterator[Any]) -> None:
-        self._iterator = iterator
-
-    def __aiter__(self) -> _AwaitableIterator:
-        return self
-
-    def __anext__(self) -> Awaitable[Any]:
-        return self._iterator.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop, and close the connection."""
-        aclose = getattr(self._iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-    def __await__(self) -> Generator[Any, None, _AwaitableIterator]:
-        return self._self().__await__()
-
-    async def _self(self) -> _AwaitableIterator:
-        return self

@@ -16,47 +16,24 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-# Settings and URLs are what a request is built from.  Several are re-exported
-# (see __all__) for the modules that import them from here: the front ends,
-# _protocol, _conversation and tests/test_origins.py (issue 13 moved them to
-# _settings and _urls; those imports may move there too).
-from ._settings import (
-    DEFAULT_BASE_URL,
-    DEFAULT_BOT_ID,
-    DEFAULT_TIMEOUT,
-    REST_PREFIX,
-    Settings,
-    build_settings,
-    check_options,
-    client_options,
-)
-from ._urls import MASK, on_origin_of, redact_url
+from ._settings import Settings
+from ._urls import MASK
 
 __all__ = [
     "BROWSER_HEADERS",
-    "DEFAULT_BASE_URL",
-    "DEFAULT_BOT_ID",
-    "DEFAULT_TIMEOUT",
     "NONCE_HEADER",
-    "REST_PREFIX",
     "SECRET_HEADERS",
     "PreparedRequest",
-    "Settings",
     "build_headers",
     "build_payload",
     "build_request",
-    "build_settings",
     "build_turn_request",
     "check_messages",
-    "check_options",
     "check_text",
-    "client_options",
     "drop_header",
     "header_value",
-    "on_origin_of",
     "put_header",
     "random_chat_id",
-    "redact_url",
     "valid_nonce",
     "with_nonce",
     "without_lone_surrogates",

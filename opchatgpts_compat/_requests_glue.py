@@ -30,7 +30,7 @@ from ._exchange import Head, map_error, proxied_kind
 from ._failures import Failure
 from ._framing import framing_problem
 from ._protocol import ReplyParser
-from ._request import Settings
+from ._settings import Settings
 
 __all__ = [
     "LOCATION",

@@ -23,18 +23,16 @@ from ._fetch import Fetch
 from ._framing import ACCEPT_ENCODING
 from ._models import Reply, StatusEvent
 from ._protocol import ERROR_READ_LIMIT
-from ._request import (
+from ._request import PreparedRequest, build_request, header_value
+from ._requests_glue import Body, close_session, head_of, mapped, new_session, read_all, send
+from ._settings import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
-    PreparedRequest,
     Settings,
-    build_request,
     build_settings,
     check_options,
     client_options,
-    header_value,
 )
-from ._requests_glue import Body, close_session, head_of, mapped, new_session, read_all, send
 from ._site import SiteState
 
 __all__ = ["Client", "Conversation", "Stream"]

@@ -18,7 +18,8 @@ from opchatgpts_compat import HTTPStatusError, IncompleteStreamError, ServerErro
 from opchatgpts_compat._conversation import Transcript
 from opchatgpts_compat._exchange import Exchange, Head, PageSetup, check_open, reusable
 from opchatgpts_compat._models import StatusEvent
-from opchatgpts_compat._request import build_request, build_settings
+from opchatgpts_compat._request import build_request
+from opchatgpts_compat._settings import build_settings
 from opchatgpts_compat._site import SiteState
 
 SSE = "text/event-stream"

@@ -19,7 +19,7 @@ from fault_server import LoopbackServer, Request, Writer, response_head
 from site_emulator import Site, chatbot_element, page
 from twin import Twin, both
 
-from opchatgpts_compat import _async, _page
+from opchatgpts_compat import _aiohttp_glue, _page
 from opchatgpts_compat._page import find_chatbot_elements, parse_page
 
 SYSTEM = {"botId": "b1", "restNonce": "0a1b2c3d4e", "contextId": 7}
@@ -276,12 +276,12 @@ async def test_the_nonce_hunt_reads_a_big_hostile_page_off_the_loop(
 async def test_small_pages_stay_on_the_loop() -> None:
     """Below the threshold a thread costs more than the scan."""
     ran: List[threading.Thread] = []
-    result = await _async._off_loop(
-        _async.PAGE_THREAD_SIZE, lambda: ran.append(threading.current_thread())
+    result = await _aiohttp_glue.off_loop(
+        _aiohttp_glue.PAGE_THREAD_SIZE, lambda: ran.append(threading.current_thread())
     )
     assert result is None and ran == [threading.main_thread()]
-    await _async._off_loop(
-        _async.PAGE_THREAD_SIZE + 1, lambda: ran.append(threading.current_thread())
+    await _aiohttp_glue.off_loop(
+        _aiohttp_glue.PAGE_THREAD_SIZE + 1, lambda: ran.append(threading.current_thread())
     )
     assert ran[-1] is not threading.main_thread()
     assert asyncio.get_running_loop().is_running()
