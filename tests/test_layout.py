@@ -207,12 +207,11 @@ def test_a_constant_has_one_meaning() -> None:
 
 
 def test_the_default_context_id_is_the_original_providers() -> None:
-    from opchatgpts_compat import _request, _settings
+    from opchatgpts_compat import _settings
 
     settings = core.build_settings()
     payload = core.build_payload([{"role": "user", "content": "Hi"}], settings)
     assert _settings.DEFAULT_CONTEXT_ID == settings.context_id == payload["contextId"] == 28
-    assert _request.DEFAULT_BASE_URL is _settings.DEFAULT_BASE_URL  # one name, re-exported
 
 
 # -- what an import imports --------------------------------------------------------------
