@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from live_server import LiveServer
+from support.live_server import LiveServer
 
 
 @pytest.fixture(scope="session")

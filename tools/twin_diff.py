@@ -5,7 +5,7 @@ differs once the differences that must be there are taken out: docstrings
 and comments, ``async``/``await``, and the async names (``AsyncClient`` ->
 ``Client``, ``aclose`` -> ``close``, ``__anext__`` -> ``__next__`` ...).
 What remains should be the per-library glue (requests/urllib3 vs aiohttp)
-and nothing else; ``tests/test_twins.py`` keeps it small.
+and nothing else; ``tests/clients/test_twins.py`` keeps it small.
 """
 
 from __future__ import annotations

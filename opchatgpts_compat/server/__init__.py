@@ -8,7 +8,7 @@ a chatbot page carrying the front end's parameters, and the plugin's
 rejections.  Three flavours: ``"2.0"`` (AI Engine 2.0.9, the default),
 ``"3.6"`` (AI Engine 3.6.2) and ``"1.6"`` (AI Engine 1.6.94, what the sites
 of the original provider ran: no nonce needed, a custom bot named ``id``).
-tests/test_realsite_fidelity.py compares each with the real plugin.
+tests/realsite/test_realsite_fidelity.py compares each with the real plugin.
 
 Three ways to run it::
 

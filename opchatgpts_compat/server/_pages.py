@@ -1,7 +1,7 @@
 """The site's HTML: the chatbot element as AI Engine renders it, and the pages around it.
 
 ``php_json`` lives here too: the element's attributes are its output.  No
-aiohttp here; tests/site_emulator.py renders its pages with these functions.
+aiohttp here; tests/support/site_emulator.py renders its pages with these functions.
 """
 
 from __future__ import annotations
