@@ -88,9 +88,12 @@ def changed(diff: List[str]) -> int:
 
 def main(argv: List[str]) -> int:
     diff = twin_diff()
-    if "--count" not in argv:
-        print("\n".join(diff))
-    print(f"{changed(diff)} lines differ")
+    try:
+        if "--count" not in argv:
+            print("\n".join(diff))
+        print(f"{changed(diff)} lines differ")
+    except BrokenPipeError:  # | head: the reader has what it wanted
+        sys.stdout = None  # nothing left to flush at exit
     return 0
 
 
