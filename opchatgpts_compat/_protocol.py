@@ -270,7 +270,8 @@ class ReplyParser:
         out = self._out
         start = len(out)  # out[start:] are not kept for .partial yet
         for index, frame in enumerate(frames):
-            if frame.get("type") == "live" and frame.get("subtype") is None:
+            # {"type": "live", "data": ...} and nothing else: a token.
+            if len(frame) == 2 and frame.get("type") == "live":
                 token = frame.get("data")
                 if type(token) is str:
                     if token:
