@@ -67,6 +67,7 @@ __all__ = [
     "Cut",
     "FaultServer",
     "Freeze",
+    "Handler",
     "Headers",
     "LoopbackServer",
     "Pause",
