@@ -273,7 +273,7 @@ async def test_a_cut_connection_is_an_incomplete_stream(twin: Twin) -> None:
     finally:
         await twin.close(client)
         server.stop()
-    assert str(info.value) == (f"The connection to {server.base_url} was lost before the end frame")
+    assert str(info.value) == f"The connection to {server.base_url} was lost before the end frame"
     assert info.value.partial == "Hello"
     assert info.value.__cause__ is not None
 
