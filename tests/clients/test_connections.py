@@ -2,37 +2,26 @@
 
 A connection carries another request only when the answer's body was read to
 its framed end (``_exchange.reusable``); otherwise the client closes it.  The
-server here writes each whole answer in ONE ``sendall`` (head, body and the
-chunked body's last chunk together), so whether the end came with the reply
-does not depend on how the bytes were cut; it records, per connection, the
-requests it read and whether the client closed it.
+server here (``support.fault_server``) writes each whole answer in ONE write
+(head, body and the chunked body's last chunk together), so whether the end
+came with the reply does not depend on how the bytes were cut, and keeps the
+connection for the next request; it records, per connection, the requests it
+read and whether the client closed it.
 """
 
 from __future__ import annotations
 
 import gzip
-import socket
-import threading
-from dataclasses import dataclass, field
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator
 
 import pytest
-from support.twin import MESSAGES, Twin, both
+from support.fault_server import BOUND, LoopbackServer, Request, Writer, chunk, live
+from support.twin import BOTH, MESSAGES, Twin, both
 
 from opchatgpts_compat import _exchange
 
 SSE = b"Content-Type: text/event-stream\r\n"
 CHUNKED = b"HTTP/1.1 200 OK\r\n" + SSE + b"Transfer-Encoding: chunked\r\n"
-BOUND = 10.0
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def live(text: str) -> bytes:
-    return b'data: {"type":"live","data":"%s"}\n\n' % text.encode()
-
 
 END = b'data: {"type":"end","data":"{\\"success\\":true,\\"reply\\":\\"ab\\"}"}\n\n'
 EVENTS = live("a") + live("b") + END
@@ -70,75 +59,22 @@ LEFT = {
 }
 
 
-@dataclass
-class Conn:
-    requests: int = 0
-    closed_by_client: bool = False
-    gone: threading.Event = field(default_factory=threading.Event)
+#: Each test's route (``{name}-{twin}``) and the answer to its every request.
+ANSWERS: Dict[str, bytes] = {
+    f"{name}-{twin}": data for name, data in {**WHOLE, **LEFT}.items() for twin in BOTH
+}
 
 
-class KeepAliveServer:
-    """Answer every request on a connection with the route's bytes, in one write."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.answers: Dict[str, bytes] = {}
-        self.conns: Dict[str, List[Conn]] = {}
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def url(self, name: str, answer: bytes) -> str:
-        self.answers[name] = answer
-        self.conns[name] = []
-        return f"http://127.0.0.1:{self.port}/{name}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, sock: socket.socket) -> None:
-        conn = Conn()
-        buffer = b""
-        with sock:
-            try:
-                while True:
-                    while b"\r\n\r\n" not in buffer:
-                        data = sock.recv(65536)
-                        if not data:
-                            conn.closed_by_client = True
-                            return
-                        buffer += data
-                    head, _, buffer = buffer.partition(b"\r\n\r\n")
-                    size = 0
-                    for line in head.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            size = int(line.split(b":")[1])
-                    while len(buffer) < size:
-                        buffer += sock.recv(65536)
-                    buffer = buffer[size:]
-                    name = head.split(b" ")[1].decode().split("/")[1]
-                    if conn.requests == 0:
-                        self.conns[name].append(conn)
-                    conn.requests += 1
-                    sock.sendall(self.answers[name])
-            except OSError:
-                conn.closed_by_client = True
-            finally:
-                conn.gone.set()
-
-    def close(self) -> None:
-        self.sock.close()
+async def answer(request: Request, writer: Writer) -> bool:
+    """The route's whole answer in one write; then the next request on this connection."""
+    await writer.write(ANSWERS[request.route])
+    return True
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[KeepAliveServer]:
-    s = KeepAliveServer()
-    yield s
-    s.close()
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer(answer) as s:
+        yield s
 
 
 async def two_streams(twin: Twin, base_url: str) -> None:
@@ -155,12 +91,12 @@ async def two_streams(twin: Twin, base_url: str) -> None:
 @both
 @pytest.mark.parametrize("name", sorted(WHOLE))
 async def test_a_body_read_to_its_end_keeps_the_connection(
-    twin: Twin, name: str, server: KeepAliveServer
+    twin: Twin, name: str, server: LoopbackServer
 ) -> None:
     route = f"{name}-{twin}"
-    await two_streams(twin, server.url(route, WHOLE[name]))
-    (conn,) = server.conns[route]
-    assert conn.requests == 2
+    await two_streams(twin, server.url(route))
+    (conn,) = server.connections_for(route)
+    assert len(conn.requests) == 2
     assert await twin.wait(conn.gone.wait, BOUND)  # closing the client closed it
     assert conn.closed_by_client
 
@@ -168,18 +104,18 @@ async def test_a_body_read_to_its_end_keeps_the_connection(
 @both
 @pytest.mark.parametrize("name", sorted(LEFT))
 async def test_a_body_left_before_its_end_closes_the_connection(
-    twin: Twin, name: str, server: KeepAliveServer
+    twin: Twin, name: str, server: LoopbackServer
 ) -> None:
     route = f"{name}-{twin}"
-    client = twin.client(server.url(route, LEFT[name]), timeout=2)
+    client = twin.client(server.url(route), timeout=2)
     try:
         outcome = await twin.collect(client.stream(MESSAGES))
         assert outcome.chunks == ["a", "b"]  # the end frame ends the reply, not the body
         assert outcome.expect_ok().text == "ab"
-        (conn,) = server.conns[route]
+        (conn,) = server.connections_for(route)
         assert await twin.wait(conn.gone.wait, BOUND)  # while the client is still open
         assert conn.closed_by_client
-        assert conn.requests == 1
+        assert len(conn.requests) == 1
     finally:
         await twin.close(client)
 

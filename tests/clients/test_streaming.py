@@ -1,8 +1,8 @@
 """What only a socket shows: tokens as they arrive, early exit, timeouts, sessions.
 
 Every test runs both front ends (``twin`` is parametrized; twin.py hides the
-``await``), against the real server of ``live_server.py`` or a raw asyncio
-server written here.
+``await``), against the real server of ``live_server.py`` or the raw socket
+server of ``fault_server.py``, whose handlers here write every byte.
 """
 
 from __future__ import annotations
@@ -11,12 +11,22 @@ import asyncio
 import gc
 import logging
 import threading
-from typing import Any, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import aiohttp
 import pytest
 import requests
 from support.cases import CASES
+from support.fault_server import (
+    BOUND,
+    Handler,
+    LoopbackServer,
+    Request,
+    Writer,
+    live,
+    refused_port,
+    response_head,
+)
 from support.live_server import Gate, LiveServer
 from support.twin import MESSAGES, Twin, both
 
@@ -37,63 +47,26 @@ BASIC = next(c for c in CASES if c.id == "wire/live-end-basic.sse")
 # -- a token reaches the caller before the server writes the next one ---------------
 
 
-class ThreadServer:
-    """A raw asyncio server in its own thread, one handler for every connection."""
+def close_delimited(gate: Gate) -> Handler:
+    """An answer with neither chunked framing nor Content-Length, its tokens
+    gated like ``/gate`` (where ``iter_content`` would wait for the end of the
+    body); the server then closes the connection."""
 
-    def __init__(self, handle: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.server = self.loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            self.server.close()
-            await self.server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-def close_delimited(gate: Gate) -> Any:
-    """A raw handler: an answer with neither chunked framing nor Content-Length,
-    its tokens gated like ``/gate`` (where ``iter_content`` would wait for the
-    end of the body)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        await reader.readexactly(length)
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream;charset=UTF-8\r\n"
-            b"Connection: close\r\n\r\n"
+    async def handle(request: Request, writer: Writer) -> bool:
+        await writer.write(
+            response_head(
+                "200 OK",
+                [("Content-Type", "text/event-stream;charset=UTF-8"), ("Connection", "close")],
+            )
         )
         loop = asyncio.get_running_loop()
         for token, release in zip(gate.tokens, gate.release):
             gate.written += 1  # counted before the bytes leave
-            writer.write(b'data: {"type":"live","data":"%s"}\n\n' % token.encode())
-            await writer.drain()
-            if not await loop.run_in_executor(None, release.wait, 10):
+            await writer.write(live(token))
+            if not await loop.run_in_executor(None, release.wait, BOUND):
                 break
-        writer.write(b'data: {"type":"end","data":"{}"}\n\n')
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
+        await writer.write(b'data: {"type":"end","data":"{}"}\n\n')
+        return False
 
     return handle
 
@@ -105,14 +78,14 @@ async def test_each_token_reaches_the_caller_before_the_next_is_written(
 ) -> None:
     tokens = ["One", " two", " three"]
     gate = Gate(tokens)
-    raw: Optional[ThreadServer] = None
+    raw: Optional[LoopbackServer] = None
     if framing == "chunked":
         name = f"gate-{twin}"
         live_server.gates[name] = gate
         url = f"{live_server.url}/gate/{name}"
     else:
-        raw = ThreadServer(close_delimited(gate))
-        url = raw.url
+        raw = LoopbackServer(close_delimited(gate)).start()
+        url = raw.base_url
     client = twin.client(url)
     try:
         stream = client.stream(MESSAGES)
@@ -264,7 +237,7 @@ async def test_a_stalled_stream_times_out_with_what_arrived(
 
 @both
 async def test_connection_refused(twin: Twin) -> None:
-    with socket_that_refuses() as port:
+    with refused_port() as port:
         client = twin.client(f"http://127.0.0.1:{port}")
         try:
             with pytest.raises(TransportError) as info:
@@ -279,35 +252,19 @@ async def test_connection_refused(twin: Twin) -> None:
     assert info.value.__cause__ is not None
 
 
-class socket_that_refuses:
-    """A port nothing listens on (bound, never listening)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return int(self.sock.getsockname()[1])
-
-    def __exit__(self, *exc: Any) -> None:
-        self.sock.close()
-
-
 @both
 async def test_a_cut_connection_is_an_incomplete_stream(twin: Twin) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(
+    async def handle(request: Request, writer: Writer) -> bool:
+        await writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
             b'24\r\ndata: {"type":"live","data":"Hello"}\r\n2\r\n\n\n\r\n'
             b"10\r\ndata: {"  # a chunk announced, then the socket closes
         )
-        await writer.drain()
-        writer.close()
+        return False
 
-    server = ThreadServer(handle)
-    client = twin.client(server.url)
+    server = LoopbackServer(handle).start()
+    client = twin.client(server.base_url)
     try:
         stream = client.stream(MESSAGES)
         assert await twin.next(stream) == "Hello"
@@ -316,7 +273,7 @@ async def test_a_cut_connection_is_an_incomplete_stream(twin: Twin) -> None:
     finally:
         await twin.close(client)
         server.stop()
-    assert str(info.value) == f"The connection to {server.url} was lost before the end frame"
+    assert str(info.value) == f"The connection to {server.base_url} was lost before the end frame"
     assert info.value.partial == "Hello"
     assert info.value.__cause__ is not None
 

@@ -18,15 +18,19 @@ in one of two styles:
   are the first path segment: ``server.url("cut")`` is the ``base_url`` whose
   requests the script named ``cut`` answers.
 
-Both run on one core, :class:`RawServer`.  Per connection it records the
-requests read and, above all, whether and when the *client* closed it (EOF or
-reset seen while the server still held the connection open): tests assert that
-an error or an early exit released the connection at once, checked on the far
-side of a real socket.  It serves ``http://`` or, given an ``ssl.SSLContext``,
+Both serve several requests on one connection, answered in turn, for as long
+as the answers leave it fit for another (keep-alive).  Both run on one core,
+:class:`RawServer`.  Per connection (``server.connections_for(route)``) it
+records the requests read and, above all, whether and when the *client* closed
+it (EOF or reset seen while the server still held the connection open): tests
+assert that an error or an early exit released the connection at once, and that
+a connection meant for another request was kept, checked on the far side of a
+real socket.  It serves ``http://`` or, given an ``ssl.SSLContext``,
 ``https://``.  It runs on an event loop of its own in a daemon thread
 (``with server:``, or :class:`ServerThread`), so the blocking client and the
 asyncio client are tested against the same bytes; stopping it closes every
 connection it accepted, so that no socket outlives that loop.
+:func:`refused_port` is the one port that is no server: nothing listens on it.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ __all__ = [
     "Cut",
     "FaultServer",
     "Freeze",
+    "Handler",
     "Headers",
     "LoopbackServer",
     "Pause",
@@ -80,6 +85,7 @@ __all__ = [
     "error_frame",
     "frame",
     "live",
+    "refused_port",
     "response_head",
 ]
 
@@ -114,9 +120,9 @@ def error_frame(message: str) -> bytes:
     return frame({"type": "error", "data": message})
 
 
-def chunk(data: bytes) -> bytes:
-    """``data`` as one HTTP/1.1 chunk."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
+def chunk(data: bytes, ext: bytes = b"") -> bytes:
+    """``data`` as one HTTP/1.1 chunk (``ext``: the chunk extensions, as written)."""
+    return b"%x%s\r\n%s\r\n" % (len(data), ext, data)
 
 
 def response_head(status: str, headers: Iterable[Tuple[str, str]]) -> bytes:
@@ -183,6 +189,14 @@ class Request:
         return urlsplit(self.target).path
 
     @property
+    def route(self) -> str:
+        """The first path segment (of an absolute target too, as a proxy passes it on)."""
+        path = self.target
+        if "://" in path:  # absolute form
+            path = path.split("://", 1)[1].partition("/")[2]
+        return path.lstrip("/").split("/", 1)[0]
+
+    @property
     def query(self) -> Dict[str, List[str]]:
         return parse_qs(urlsplit(self.target).query, keep_blank_values=True)
 
@@ -201,6 +215,7 @@ class Connection:
     """What the server saw of one TCP connection."""
 
     number: int
+    #: The first path segment of its first request (:attr:`Request.route`).
     route: Optional[str] = None
     requests: List[Request] = field(default_factory=list)
     #: Set once the connection is gone, whoever closed it.
@@ -357,6 +372,10 @@ class RawServer:
     def active(self) -> int:
         return self._active
 
+    def connections_for(self, route: str) -> List[Connection]:
+        """The connections whose first request was under ``/{route}/``."""
+        return [c for c in list(self.connections) if c.route == route]
+
     def wait_idle(self, timeout: float = BOUND) -> bool:
         """Wait until no connection is open (the count /proc/self/fd sees is ours)."""
         with self._idle:
@@ -446,6 +465,7 @@ class RawServer:
     async def _read_request(self, stream: _Stream) -> Request:
         stream.phase = "idle"
         request = await stream.read_request()
+        stream.conn.route = stream.conn.route or request.route
         stream.conn.requests.append(request)
         self.requests.append(request)
         return request
@@ -622,19 +642,11 @@ class FaultServer(RawServer):
         self.routes[name] = script
         return self.url(name)
 
-    def connections_for(self, route: str) -> List[Connection]:
-        return [c for c in list(self.connections) if c.route == route]
-
     async def _converse(self, stream: _Stream) -> None:
         conn = stream.conn
         while True:
             request = await self._read_request(stream)
-            path = request.target
-            if "://" in path:  # absolute form, from a proxy that passed it on
-                path = "/" + path.split("://", 1)[1].partition("/")[2]
-            name = path.lstrip("/").split("/", 1)[0]
-            conn.route = conn.route or name
-            route = self.routes.get(name)
+            route = self.routes.get(request.route)
             if route is None:
                 script = Script(404, (("Content-Type", "text/plain"),), [b"no route"], "length")
             else:
@@ -745,3 +757,12 @@ class ServerThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(BOUND)
         self.loop.close()
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that refuses connections: bound, never listening,
+    and held until the block ends, so that no other server takes it meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
