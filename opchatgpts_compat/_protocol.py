@@ -24,6 +24,7 @@ The rules (API.md section 5, PROTOCOL.md section 3):
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from ._exceptions import (
@@ -34,7 +35,7 @@ from ._exceptions import (
     ServerError,
 )
 from ._failures import ERROR_BODY_LIMIT, server_error, status_error
-from ._json import SURROGATE_ESCAPE, loads
+from ._json import loads
 from ._models import Reply, StatusEvent
 from ._sse import DEFAULT_MAX_EVENT_SIZE, RUN_SEPARATOR, SSEDecoder
 
@@ -53,7 +54,9 @@ _BOM = b"\xef\xbb\xbf"
 _SNIFF, _EVENTS, _JSON, _STATUS = range(4)
 
 #: Where one frame of a run ends and the next begins (see ``ReplyParser._run_of``).
-_FRAME_SEPARATOR = "}" + RUN_SEPARATOR + "{"
+_FRAME_SEPARATOR = b"}" + RUN_SEPARATOR.encode() + b"{"
+#: ``SURROGATE_ESCAPE`` of ``_json``, for a run still in bytes.
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ReplyParser:
@@ -233,21 +236,22 @@ class ReplyParser:
         assert decoder is not None
         for item in decoder._feed(data):
             self._seen_event = True
-            if type(item) is str:
-                self._run_of(item)
+            if type(item) is tuple:  # a run (an Event's type is Event)
+                self._run_of(*item)
             else:
                 self._frame(item.data)  # type: ignore[union-attr]
             if self.done:
                 return
 
-    def _run_of(self, run: str) -> None:
+    def _run_of(self, run: bytes, count: int) -> None:
         """Interpret a run of plain events (see ``SSEDecoder._feed``), in one ``json.loads``.
 
         ``run`` is ``F1\\n\\ndata: F2 ... \\n\\ndata: Fn``, the data of n events
-        (no LF inside any).  When every ``Fi`` starts with ``{`` and ends with
-        ``}`` and no ``[`` occurs, ``[F1\\n\\n,F2 ... Fn]`` is a JSON array of n
-        objects exactly when every ``Fi`` is one JSON object alone, and its
-        items are those objects:
+        (no LF inside any), as it came (checked as bytes, decoded once); the
+        decoder counted them.  When
+        every ``Fi`` starts with ``{`` and ends with ``}`` and no ``[`` occurs,
+        ``[F1\\n\\n,F2 ... Fn]`` is a JSON array of n objects exactly when every
+        ``Fi`` is one JSON object alone, and its items are those objects:
 
         * no inserted comma is inside a string: the raw LF before it would be
           (strict JSON refuses control characters in strings);
@@ -259,9 +263,9 @@ class ReplyParser:
         Otherwise each frame goes through :meth:`_frame`, which gives the same
         chunks or raises the same error.
         """
-        frames = self._frames(run)
+        frames = self._frames(run, count)
         if frames is None:
-            for data in run.split(RUN_SEPARATOR):
+            for data in run.decode("utf-8", "replace").split(RUN_SEPARATOR):
                 self._frame(data)
                 if self.done:
                     return
@@ -280,7 +284,7 @@ class ReplyParser:
             # Any other frame: the general code, with ``partial`` up to date.
             self._keep_all(out[start:])
             if texts is None:
-                texts = run.split(RUN_SEPARATOR)
+                texts = run.decode("utf-8", "replace").split(RUN_SEPARATOR)
             self._object(frame, texts[index])
             start = len(out)
             if self.done:
@@ -288,17 +292,19 @@ class ReplyParser:
         self._keep_all(out[start:])
 
     @staticmethod
-    def _frames(run: str) -> Optional[List[Any]]:
+    def _frames(run: bytes, count: int) -> Optional[List[Any]]:
         # The frames of ``run`` as one JSON array, or None (see _run_of).
-        if run[:1] != "{" or run[-1:] != "}" or "[" in run:
+        if run[:1] != b"{" or run[-1:] != b"}" or b"[" in run:
             return None
-        if SURROGATE_ESCAPE.search(run) is not None:
+        if _SURROGATE_ESCAPE_BYTES.search(run) is not None:
             return None  # the frames one by one, through loads
-        count = run.count(RUN_SEPARATOR) + 1
         if run.count(_FRAME_SEPARATOR) != count - 1:
             return None
+        # Decoding the run at once gives the same text as frame by frame:
+        # the separators are ASCII, which never continues a sequence.
+        text = run.decode("utf-8", "replace")
         try:
-            frames: List[Any] = json.loads("[" + run.replace(RUN_SEPARATOR, "\n\n,") + "]")
+            frames: List[Any] = json.loads("[" + text.replace(RUN_SEPARATOR, "\n\n,") + "]")
         except (ValueError, RecursionError):
             return None
         return frames if len(frames) == count else None

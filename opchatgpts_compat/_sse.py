@@ -35,7 +35,7 @@ goes line by line only where the stream does anything else.
 
 from __future__ import annotations
 
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union, cast
 
 from ._exceptions import EventTooLargeError
 from ._models import Event
@@ -55,7 +55,9 @@ RUN_SEPARATOR = "\n\ndata: "
 _RUN_SEPARATOR = b"\n\ndata: "
 
 #: What :meth:`SSEDecoder._feed` returns: events, and runs of plain events.
-Item = Union[Event, str]
+#: A run of plain events: their data joined with RUN_SEPARATOR, and how many.
+Run = Tuple[bytes, int]
+Item = Union[Event, Run]
 
 
 class SSEDecoder:
@@ -133,15 +135,13 @@ class SSEDecoder:
                 dropped, up to the end of the line being read, and decoding
                 goes on after it.
         """
-        items = self._feed(chunk)
-        if len(items) == 1 and type(items[0]) is str:
-            return list(map(Event, items[0].split(RUN_SEPARATOR)))
         events: List[Event] = []
-        for item in items:
-            if type(item) is str:
-                events += map(Event, item.split(RUN_SEPARATOR))
+        for item in self._feed(chunk):
+            if type(item) is tuple:  # a run (an Event's type is Event)
+                data = cast(Run, item)[0].decode("utf-8", "replace")
+                events += map(Event, data.split(RUN_SEPARATOR))
             else:
-                events.append(item)  # type: ignore[arg-type]
+                events.append(cast(Event, item))
         return events
 
     def _feed(self, chunk: bytes) -> List[Item]:
@@ -150,8 +150,9 @@ class SSEDecoder:
         Returns:
             The completed events, in order, where a run of plain events (one
             ``data`` line each, type ``message``, no event ID) may stand as
-            one ``str``: their data joined with :data:`RUN_SEPARATOR`, which
-            no data holds.  ``ReplyParser`` reads such a run whole.
+            one :data:`Run`: their data joined with :data:`RUN_SEPARATOR`
+            (which no data holds), not yet decoded, and their number.
+            ``ReplyParser`` reads such a run whole.
         """
         self._raise_overflow()
         if not self._started:
@@ -271,10 +272,10 @@ class SSEDecoder:
             count = run.count(_RUN_SEPARATOR) + 1
             if run.count(b"\n") == 2 * count and (limit is None or len(run) <= limit):
                 # Each event is one ``data`` line (the LFs are all counted),
-                # none larger than the run.  Decoding them together gives the
-                # same text as one by one: the separators are ASCII, which
-                # never continues a sequence.
-                items.append(run[6:-2].decode("utf-8", "replace"))
+                # none larger than the run.  Decoded later, together: that
+                # gives the same text as one by one, since the separators are
+                # ASCII, which never continues a sequence.
+                items.append((run[6:-2], count))
                 if end == len(text):
                     return
                 text = text[end:]

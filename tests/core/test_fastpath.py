@@ -246,7 +246,7 @@ def test_decoder_bulk_path_changes_nothing_near_the_limit(body: bytes, limit: in
 def test_decoder_bulk_path_is_taken() -> None:
     decoder = SSEDecoder()
     items = decoder._feed(LIVES + b"data: x\n")
-    assert len(items) == 1 and type(items[0]) is str  # one run, no Event made
+    assert len(items) == 1 and type(items[0]) is tuple  # one run, no Event made
     frames = [_live(t)[6:-2].decode() for t in TOKENS]
     assert decoder.feed(b"\n" + LIVES) == [Event("x"), *map(Event, frames)]
     decoder._batch = False
