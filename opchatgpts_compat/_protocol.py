@@ -247,11 +247,11 @@ class ReplyParser:
         """Interpret a run of plain events (see ``SSEDecoder._feed``), in one ``json.loads``.
 
         ``run`` is ``F1\\n\\ndata: F2 ... \\n\\ndata: Fn``, the data of n events
-        (no LF inside any), as it came (checked as bytes, decoded once); the
-        decoder counted them.  When
-        every ``Fi`` starts with ``{`` and ends with ``}`` and no ``[`` occurs,
-        ``[F1\\n\\n,F2 ... Fn]`` is a JSON array of n objects exactly when every
-        ``Fi`` is one JSON object alone, and its items are those objects:
+        (no LF inside any), as it came (checked as bytes, decoded once), and
+        ``count`` is n, as the decoder counted them.  When every ``Fi`` starts
+        with ``{`` and ends with ``}`` and no ``[`` occurs,
+        ``[F1\\n\\n,F2 ... Fn]`` is a JSON array of n objects exactly when
+        every ``Fi`` is one JSON object alone, and its items are those objects:
 
         * no inserted comma is inside a string: the raw LF before it would be
           (strict JSON refuses control characters in strings);
