@@ -342,13 +342,8 @@ class Bench:
         for key, values in self.summary.items():
             cells = []
             for client in ("ours-sync", "ours-async"):
-                new, old = values.get(client), values.get(f"{client}@{rev}")
-                if new is None or old is None:
-                    cells.append("-")
-                    continue
-                if isinstance(new, (tuple, list)):  # times (lower is better): the first one
-                    new, old = old[0], new[0]
-                cells.append(f"{new / old:.2f}" if new and old else "-")
+                ratio = _speed_ratio(values.get(client), values.get(f"{client}@{rev}"))
+                cells.append("-" if ratio is None else f"{ratio:.2f}")
             if cells != ["-", "-"]:
                 rows.append(f"| {key} | {cells[0]} | {cells[1]} |")
         header = f"| scenario | ours-sync now / @{rev} | ours-async now / @{rev} |"
@@ -366,6 +361,16 @@ class Bench:
         lines += [header, "|" + "---|" * cols, *rows, ""]
         self.sections.append("\n".join(lines))
         print("\n".join(lines), file=sys.stderr)
+
+
+def _speed_ratio(now: Any, then: Any) -> Optional[float]:
+    """How many times as fast ``now`` is as ``then``: summary values that are a
+    rate (higher is better), or a tuple whose first item is a time (lower is)."""
+    if isinstance(now, (tuple, list)) and isinstance(then, (tuple, list)):
+        now, then = 1 / now[0] if now[0] else None, 1 / then[0] if then[0] else None
+    if not isinstance(now, (int, float)) or not isinstance(then, (int, float)) or not then:
+        return None
+    return float(now) / float(then)
 
 
 def _export(rev: str, folder: str) -> None:
