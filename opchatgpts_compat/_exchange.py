@@ -148,7 +148,10 @@ class Exchange:
         self._refresh = NonceRefresh(site, settings, request)
         self._on_status = on_status
         self._turn = turn
-        self._pending: Deque[str] = deque()
+        #: The chunks ready to hand over, in order.  A front end pops from it
+        #: directly while it holds any (the hot path), and calls
+        #: :meth:`next_chunk` when it is empty.
+        self.pending: Deque[str] = deque()
         self._error: Optional[OpchatgptsError] = None
         #: No more bytes are wanted: the answer ended, failed, or was left.
         self.done = False
@@ -213,7 +216,7 @@ class Exchange:
         parser = self.parser
         assert parser is not None
         try:
-            self._pending.extend(parser.feed(data) if data else parser.feed_eof())
+            self.pending.extend(parser.feed(data) if data else parser.feed_eof())
         finally:
             statuses = parser.take_statuses()
             if self._on_status is not None:
@@ -231,8 +234,8 @@ class Exchange:
         Raises:
             OpchatgptsError: the answer's failure, once the chunks before it are out.
         """
-        if self._pending:
-            return self._pending.popleft()
+        if self.pending:
+            return self.pending.popleft()
         if not self.done:
             return None
         error, self._error = self._error, None
@@ -249,7 +252,7 @@ class Exchange:
         """The caller stopped reading (or an error did): a conversation keeps nothing."""
         self.done = True
         self._turn = None
-        self._pending.clear()
+        self.pending.clear()
 
     @property
     def reply(self) -> Optional[Reply]:

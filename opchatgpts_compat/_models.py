@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, NamedTuple, Optional
+from itertools import repeat
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional
 
 __all__ = ["Event", "Reply", "StatusEvent"]
 
@@ -19,6 +20,17 @@ class Event(NamedTuple):
     id: str = ""
     #: The ``retry`` value given inside this event, in milliseconds.
     retry: Optional[int] = None
+
+
+def messages(datas: Iterable[str]) -> Iterator[Event]:
+    """``map(Event, datas)``: events with the defaults (``message``, no ID, no retry).
+
+    ``Event(data)`` runs the named tuple's ``__new__``, a Python function; this
+    makes the same tuples in C, in half the time, for a run of plain events.
+    """
+    fields = zip(datas, repeat("message"), repeat(""), repeat(None))
+    made: Iterator[Event] = map(tuple.__new__, repeat(Event), fields)
+    return made
 
 
 class StatusEvent(NamedTuple):

@@ -53,8 +53,11 @@ _BOM = b"\xef\xbb\xbf"
 
 _SNIFF, _EVENTS, _JSON, _STATUS = range(4)
 
-#: Where one frame of a run ends and the next begins (see ``ReplyParser._run_of``).
+#: Where one frame of a run ends and the next begins (see ``ReplyParser._run_of``),
+#: and what it becomes in the JSON array: a comma, padded with JSON white space
+#: to the same length, which ``bytes.replace`` writes in one pass.
 _FRAME_SEPARATOR = b"}" + RUN_SEPARATOR.encode() + b"{"
+_FRAME_COMMA = b"}\n\n,".ljust(len(_FRAME_SEPARATOR) - 1) + b"{"
 #: ``SURROGATE_ESCAPE`` of ``_json``, for a run still in bytes.
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -248,13 +251,16 @@ class ReplyParser:
 
         ``run`` is ``F1\\n\\ndata: F2 ... \\n\\ndata: Fn``, the data of n events
         (no LF inside any), as it came (checked as bytes, decoded once), and
-        ``count`` is n, as the decoder counted them.  When every ``Fi`` starts
-        with ``{`` and ends with ``}`` and no ``[`` occurs,
-        ``[F1\\n\\n,F2 ... Fn]`` is a JSON array of n objects exactly when
-        every ``Fi`` is one JSON object alone, and its items are those objects:
+        ``count`` is n, as the decoder counted them.  Each separator that
+        stands between a ``}`` and a ``{`` becomes a comma (:data:`_FRAME_COMMA`);
+        when the run starts with ``{``, ends with ``}`` and holds no ``[``,
+        ``[`` + that + ``]`` is a JSON array of n items exactly when every
+        ``Fi`` is one JSON object alone, and its items are those objects:
 
-        * no inserted comma is inside a string: the raw LF before it would be
-          (strict JSON refuses control characters in strings);
+        * a separator left as it was is not JSON: its raw LF cannot be inside
+          a string (strict JSON refuses control characters there), and
+          ``data`` outside one is no JSON value;
+        * no inserted comma is inside a string, for the same raw LF;
         * none separates object members: a member name would follow, not ``{``;
         * so each separates items of an array, and the only array is the outer
           one, since no frame holds a ``[``; n items then means no other comma
@@ -296,15 +302,13 @@ class ReplyParser:
         # The frames of ``run`` as one JSON array, or None (see _run_of).
         if run[:1] != b"{" or run[-1:] != b"}" or b"[" in run:
             return None
-        if _SURROGATE_ESCAPE_BYTES.search(run) is not None:
+        if b"\\" in run and _SURROGATE_ESCAPE_BYTES.search(run) is not None:
             return None  # the frames one by one, through loads
-        if run.count(_FRAME_SEPARATOR) != count - 1:
-            return None
         # Decoding the run at once gives the same text as frame by frame:
         # the separators are ASCII, which never continues a sequence.
-        text = run.decode("utf-8", "replace")
+        text = run.replace(_FRAME_SEPARATOR, _FRAME_COMMA).decode("utf-8", "replace")
         try:
-            frames: List[Any] = json.loads("[" + text.replace(RUN_SEPARATOR, "\n\n,") + "]")
+            frames: List[Any] = json.loads("[" + text + "]")
         except (ValueError, RecursionError):
             return None
         return frames if len(frames) == count else None

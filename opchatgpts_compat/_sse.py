@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import List, Optional, Tuple, Union, cast
 
 from ._exceptions import EventTooLargeError
-from ._models import Event
+from ._models import Event, messages
 
 __all__ = ["SSEDecoder", "DEFAULT_MAX_EVENT_SIZE"]
 
@@ -139,7 +139,7 @@ class SSEDecoder:
         for item in self._feed(chunk):
             if type(item) is tuple:  # a run (an Event's type is Event)
                 data = cast(Run, item)[0].decode("utf-8", "replace")
-                events += map(Event, data.split(RUN_SEPARATOR))
+                events += messages(data.split(RUN_SEPARATOR))
             else:
                 events.append(cast(Event, item))
         return events

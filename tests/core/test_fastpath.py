@@ -86,6 +86,20 @@ SYNTHETIC = {
         LIVES + b'data: {"type":"live","data":"x"},{"type":"live","x":[{}\n\n'
         b'data: {}],"data":"y"}\n\n' + _end()
     ),
+    "split-members": (
+        LIVES + b'data: {"type":"live","x":{"a":1\n\ndata: "b":2},"data":"y"}\n\n' + _end()
+    ),
+    # One frame too many (two objects) and one too few (split members): as many
+    # items as frames, so only the separators' check refuses the array.
+    "split-and-merge": (
+        LIVES + b'data: {"type":"live","data":"x"},{"type":"live","data":"y"}\n\n'
+        b'data: {"type":"live","x":{"a":1\n\ndata: "b":2},"data":"z"}\n\n' + _end()
+    ),
+    # Frames that are JSON but not objects, so a separator is not between } and {.
+    "number-frame": LIVES + b"data: 5\n\n" + LIVES + _end(),
+    "string-frame": LIVES + b'data: "x"\n\n' + LIVES + _end(),
+    "empty-object": LIVES + b"data: {}\n\n" + LIVES + _end(),
+    "brace-data": LIVES + _live("}") + _live("{") + _live("}\n\ndata: {") + _end(),
     "nan": LIVES + b'data: {"type":"live","data":"x","n":NaN}\n\n' + _end(),
     "deep": LIVES + b"data: " + b'{"a":' * 1200 + b"1" + b"}" * 1200 + b"\n\n" + _end(),
     "control-char": LIVES + b'data: {"type":"live","data":"a\tb"}\n\n' + _end(),

@@ -407,6 +407,17 @@ def test_events_are_named_tuples() -> None:
     assert event == ("d", "e", "i", 1)
 
 
+def test_a_run_of_plain_events_is_made_as_event_would_make_them() -> None:
+    # The run's events are made in C (``_models.messages``): the same values,
+    # the same type, the defaults of Event itself, whatever Event becomes.
+    events = SSEDecoder().feed(b"data: a\n\ndata: \xc3\xa9\n\ndata: {}\n\n")
+    assert [e.data for e in events] == ["a", "\u00e9", "{}"]
+    for event in events:
+        assert type(event) is Event
+        assert event == Event(event.data)
+        assert event._asdict() == {"data": event.data, **Event._field_defaults}
+
+
 # -- max_event_size --------------------------------------------------------------
 
 
