@@ -1,5 +1,5 @@
 """Run the whole benchmark: ``python bench/run.py [--quick] [--rounds N] [--only KEY]``
-(``--baseline REV``: see below).
+(``--baseline REV`` and ``--ours``: see below).
 
 Starts the load server (bench/server.py) in its own process, runs every client
 of every scenario as a fresh process, interleaved A B C ... A B C over the
@@ -8,7 +8,8 @@ with medians, min-max and ratios to ``bench/results/`` (plus a JSON line per
 run).  ``--baseline REV`` also runs our two clients from the package as it
 was at git revision ``REV`` (``ours-sync@REV``, ``ours-async@REV``), in the
 same rounds, and adds a table of new/old speed ratios: a redesign compared with
-what it replaced on the same machine at the same time.  Nothing here is a test:
+what it replaced on the same machine at the same time; ``--ours`` leaves the
+peers out, so many rounds of that A/B take minutes.  Nothing here is a test:
 no number is asserted anywhere.
 """
 
@@ -88,14 +89,24 @@ def _run(argv: List[str], env: Optional[Dict[str, str]] = None) -> Dict[str, Any
 
 
 class Bench:
-    def __init__(self, rounds: int, quick: bool, log: Any, baseline: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        rounds: int,
+        quick: bool,
+        log: Any,
+        baseline: Optional[str] = None,
+        baseline_rev: Optional[str] = None,
+    ) -> None:
         #: A folder holding the package as it was at the baseline revision.
         self.baseline = baseline
+        self.baseline_rev = baseline_rev
         self.rounds = rounds
         self.quick = quick
         self.log = log
         self.sections: List[str] = []
         self.summary: Dict[str, Any] = {}
+        #: scenario -> our client -> new/old speed ratio of each round (``--baseline``).
+        self.paired: Dict[str, Dict[str, List[float]]] = {}
         self.server = subprocess.Popen(
             [PY, str(HERE / "server.py")], stdout=subprocess.PIPE, text=True
         )
@@ -125,9 +136,13 @@ class Bench:
                     env = {**os.environ, "PYTHONPATH": self.baseline}
                 argv = [str(HERE / "clients.py"), client, self.base, prefix, str(streams)]
                 result = _run(argv, env)
-                self._record("client", key, result)
+                self._record("client", key, {"name": name, **result})
                 runs[name].append(result)
             print(f"  {key}: round {r + 1}/{self.rounds}", file=sys.stderr)
+        for name in names:
+            then = runs.get(f"{name}@{self.baseline_rev}")
+            if then is not None:
+                self.paired[key] = {**self.paired.get(key, {}), name: _paired(runs[name], then)}
         return runs
 
     # -- tables -------------------------------------------------------------------
@@ -337,18 +352,36 @@ class Bench:
         self.summary["import"]["aiohttp_loaded"] = lazy
 
     def against(self, rev: str) -> None:
-        """New speed over old for our two clients, scenario by scenario (>1: faster now)."""
+        """New speed over old for our two clients, scenario by scenario (>1: faster now).
+
+        Two figures: the ratio of the medians of the tables above, and the
+        median of the ratios of each round (new and old ran one after the
+        other, so what the machine did in that round weighs on both), with
+        how many rounds the new code was the faster.
+        """
         rows = []
-        for key, values in self.summary.items():
+        keys = [*self.summary, *(k for k in self.paired if k not in self.summary)]
+        for key in keys:
+            values = self.summary.get(key, {})
             cells = []
             for client in ("ours-sync", "ours-async"):
                 ratio = _speed_ratio(values.get(client), values.get(f"{client}@{rev}"))
                 cells.append("-" if ratio is None else f"{ratio:.2f}")
-            if cells != ["-", "-"]:
-                rows.append(f"| {key} | {cells[0]} | {cells[1]} |")
-        header = f"| scenario | ours-sync now / @{rev} | ours-async now / @{rev} |"
+            for client in ("ours-sync", "ours-async"):
+                pairs = self.paired.get(key, {}).get(client, [])
+                faster = sum(1 for p in pairs if p > 1)
+                cells.append(f"{_median(pairs):.2f} ({faster}/{len(pairs)})" if pairs else "-")
+            if any(cell != "-" for cell in cells):
+                rows.append(f"| {key} | {' | '.join(cells)} |")
+        header = (
+            "| scenario | sync, of medians | async, of medians "
+            "| sync, per round (rounds faster) | async, per round (rounds faster) |"
+        )
         self._section(
-            f"Against the baseline {rev} (speed ratio, higher is faster now)", None, header, rows
+            f"Against the baseline {rev} (new speed / old speed, higher is faster now)",
+            None,
+            header,
+            rows,
         )
 
     def _section(
@@ -361,6 +394,18 @@ class Bench:
         lines += [header, "|" + "---|" * cols, *rows, ""]
         self.sections.append("\n".join(lines))
         print("\n".join(lines), file=sys.stderr)
+
+
+def _cost(result: Dict[str, Any]) -> float:
+    """What one run cost: its token latency's median, or else its seconds."""
+    if "latency_ns" in result:
+        return _percentile(result["latency_ns"], 0.50)
+    return float(result["seconds"])
+
+
+def _paired(now: List[Dict[str, Any]], then: List[Dict[str, Any]]) -> List[float]:
+    """Old cost over new cost, round by round (both runs good): >1 is faster now."""
+    return [_cost(b) / _cost(a) for a, b in zip(now, then) if a.get("ok") and b.get("ok")]
 
 
 def _speed_ratio(now: Any, then: Any) -> Optional[float]:
@@ -464,7 +509,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--baseline", metavar="REV", help="also run our clients as of this git revision"
     )
+    parser.add_argument(
+        "--ours",
+        action="store_true",
+        help="only our clients (and the baseline's): a longer A/B without the peers",
+    )
     args = parser.parse_args(argv)
+    command = " ".join(["python bench/run.py", *(sys.argv[1:] if argv is None else argv)])
     rounds = args.rounds or (2 if args.quick else 5)
     scale = 0.2 if args.quick else 1.0
     only = set(args.only or [])
@@ -484,7 +535,10 @@ def main(argv: Optional[List[str]] = None) -> None:
                 f"ours-async@{args.baseline}",
             ]
             ASYNC.insert(1, f"ours-async@{args.baseline}")
-        bench = Bench(rounds, args.quick, log, baseline)
+        if args.ours:
+            ALL[:] = [n for n in ALL if n.startswith("ours-")]
+            ASYNC[:] = [n for n in ASYNC if n.startswith("ours-")]
+        bench = Bench(rounds, args.quick, log, baseline, args.baseline)
         try:
 
             def want(part: str) -> bool:
@@ -541,7 +595,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "",
         machine_line(),
         "",
-        f"`python bench/run.py{' --quick' if args.quick else ''}`: {rounds} rounds, "
+        f"`{command}`: {rounds} rounds, "
         f"every client a fresh process, interleaved; {minutes:.1f} minutes. Medians with "
         "min-max over the rounds; `x original` and `x limit` are ratios of medians "
         "(higher is faster). Only runs that delivered every token are counted.",
