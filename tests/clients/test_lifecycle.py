@@ -187,7 +187,11 @@ def _blocked_in_poll(thread_id: int) -> bool:
 @pytest.mark.parametrize("where", ["after-tokens", "before-status"])
 def test_keyboard_interrupt_in_the_sync_iterator(server: Any, request: Any, where: str) -> None:
     # A plain test function: under a running asyncio.Runner, SIGINT cancels
-    # the main task instead of raising KeyboardInterrupt.
+    # the main task instead of raising KeyboardInterrupt.  Python installs its
+    # handler only when SIGINT is not ignored at startup, and a shell ignores
+    # it for the commands it starts in the background: install it here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     script = HELD if where == "after-tokens" else Script(before_head=Stall())
     client = Client(route(server, request, script))
     chunks = client.stream(MESSAGES)
