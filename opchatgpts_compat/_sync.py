@@ -318,10 +318,9 @@ class Stream(StreamView):
         return self
 
     def __next__(self) -> str:
-        pending = self._exchange.pending
-        if pending:  # the hot path: one chunk per call
-            return pending.popleft()
         exchange = self._exchange
+        if exchange.pending:  # the hot path: one chunk per call
+            return exchange.pending.popleft()
         while True:
             chunk = exchange.next_chunk()  # the chunks, then the answer's error
             if chunk is not None:
