@@ -11,7 +11,7 @@ import asyncio
 import os
 import ssl
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional, TypeVar, Union
+from typing import Any, AsyncContextManager, Callable, Iterator, List, Optional, TypeVar, Union
 
 import aiohttp
 import aiohttp.http_exceptions
@@ -37,6 +37,13 @@ __all__ = [
 
 
 _T = TypeVar("_T")
+
+#: What bounds each wait for bytes: ``asyncio.timeout`` (Python 3.11+), else
+#: ``asyncio.wait_for``, which before 3.12 wraps every read in a task of its
+#: own.  That task, its future and its extra turns of the event loop were a
+#: quarter of the calls an idle stream makes per token (docs/benchmarks.rst).
+_timeout: Optional[Callable[[float], AsyncContextManager[None]]] = getattr(asyncio, "timeout", None)
+
 #: A page larger than this is read in a worker thread: ``_page`` needs up to
 #: about a second of CPU per MiB of the worst markup (README, "Hostile pages").
 PAGE_THREAD_SIZE = 128 * 1024
@@ -133,7 +140,11 @@ class Body:
         try:
             data = content.read_nowait()
             if not data and not content.at_eof():
-                data = await asyncio.wait_for(content.readany(), self._timeout)
+                if _timeout is None:
+                    data = await asyncio.wait_for(content.readany(), self._timeout)
+                else:
+                    async with _timeout(self._timeout):
+                        data = await content.readany()
         except asyncio.TimeoutError:
             raise aiohttp.ServerTimeoutError("Timeout on reading data from socket") from None
         except aiohttp.http_exceptions.HttpProcessingError as exc:

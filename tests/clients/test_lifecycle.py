@@ -18,11 +18,12 @@ import sys
 import threading
 from typing import Any, Iterator, List
 
+import aiohttp.client_proto
 import pytest
 from support.fault_server import Pause, Request, Script, ServerThread, Stall, end_frame, live
 from support.twin import BOTH, MESSAGES, Twin
 
-from opchatgpts_compat import AsyncClient, Client, StreamTimeoutError
+from opchatgpts_compat import AsyncClient, Client, StreamTimeoutError, _aiohttp_glue
 
 HELD = Script(body=[live("a"), live("b"), Stall()])
 
@@ -145,6 +146,12 @@ async def test_garbage_collection(server: Any, twin: Twin, request: Any) -> None
 
 
 async def test_task_cancellation(server: Any, request: Any) -> None:
+    await cancel_while_reading(server, request)
+
+
+async def cancel_while_reading(server: Any, request: Any) -> None:
+    """Cancel a task that waits for the next token: the cancel goes through as
+    itself, and the connection is closed."""
     client = AsyncClient(route(server, request))
     got: List[str] = []
 
@@ -276,16 +283,64 @@ async def test_stalled_connect_times_out(twin: Twin, unaccepting: str) -> None:
     assert error.partial == ""
 
 
+#: 20 tokens 0.02 s apart: 0.42 s in all, longer than a 0.25 s timeout, but no
+#: gap comes near it.
+TRICKLE = Script(
+    body=[part for i in range(20) for part in (live(f"{i},"), Pause(0.02))]
+    + [Pause(0.02), end_frame(None)]
+)
+
+
 async def test_a_steady_trickle_is_not_a_timeout(server: Any, twin: Twin, request: Any) -> None:
-    # 40 pieces 0.02 s apart: 0.8 s in all, longer than the 0.25 s timeout,
-    # but no gap comes near it.
-    body: List[Any] = []
-    for i in range(20):
-        body += [live(f"{i},"), Pause(0.02)]
-    body += [Pause(0.02), end_frame(None)]
-    outcome = await twin.run(route(server, request, Script(body=body)), timeout=0.25)
+    outcome = await twin.run(route(server, request, TRICKLE), timeout=0.25)
     assert outcome.error is None
     assert outcome.chunks == [f"{i}," for i in range(20)]
+
+
+# -- how the asyncio front end bounds a read ----------------------------------------
+
+
+def _no_timer(self: Any) -> None:
+    pass
+
+
+@pytest.fixture(params=["asyncio.timeout", "wait_for"])
+def read_wait(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The asyncio front end bounds each read with ``asyncio.timeout`` (Python
+    3.11+), else with ``asyncio.wait_for``: both are run, where they exist."""
+    if request.param == "wait_for":
+        monkeypatch.setattr(_aiohttp_glue, "_timeout", None)
+    elif _aiohttp_glue._timeout is None:
+        pytest.skip("asyncio.timeout is new in Python 3.11")
+    return request.param  # type: ignore[no-any-return]
+
+
+async def test_an_async_read_is_bounded_either_way(
+    server: Any, request: Any, read_wait: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiohttp's own read timer off: the bound must be the front end's own.
+    monkeypatch.setattr(aiohttp.client_proto.ResponseHandler, "_reschedule_timeout", _no_timer)
+    twin = Twin("async")
+    # The outer bound only turns a wait that was not bounded into a failure.
+    outcome = await asyncio.wait_for(twin.run(route(server, request), timeout=0.3), 10)
+    assert type(outcome.error) is StreamTimeoutError
+    assert outcome.error.partial == "ab"
+    assert outcome.chunks == ["a", "b"]
+    await assert_released(server, twin, rname(request))
+
+
+async def test_an_async_trickle_is_not_a_timeout_either_way(
+    server: Any, request: Any, read_wait: str
+) -> None:
+    outcome = await Twin("async").run(route(server, request, TRICKLE), timeout=0.25)
+    assert outcome.error is None
+    assert outcome.chunks == [f"{i}," for i in range(20)]
+
+
+async def test_a_cancelled_async_read_is_not_a_timeout_either_way(
+    server: Any, request: Any, read_wait: str
+) -> None:
+    await cancel_while_reading(server, request)
 
 
 # -- descriptors ------------------------------------------------------------------
