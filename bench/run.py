@@ -357,7 +357,8 @@ class Bench:
         Two figures: the ratio of the medians of the tables above, and the
         median of the ratios of each round (new and old ran one after the
         other, so what the machine did in that round weighs on both), with
-        how many rounds the new code was the faster.
+        how many rounds the new code was the faster and a 95% interval for
+        that median.  Only an interval wholly below 1 says "slower now".
         """
         rows = []
         keys = [*self.summary, *(k for k in self.paired if k not in self.summary)]
@@ -369,13 +370,19 @@ class Bench:
                 cells.append("-" if ratio is None else f"{ratio:.2f}")
             for client in ("ours-sync", "ours-async"):
                 pairs = self.paired.get(key, {}).get(client, [])
+                if not pairs:
+                    cells.append("-")
+                    continue
                 faster = sum(1 for p in pairs if p > 1)
-                cells.append(f"{_median(pairs):.2f} ({faster}/{len(pairs)})" if pairs else "-")
+                interval = _median_interval(pairs)
+                within = "" if interval is None else f"; {interval[0]:.2f}-{interval[1]:.2f}"
+                cells.append(f"{_median(pairs):.2f} ({faster}/{len(pairs)}{within})")
             if any(cell != "-" for cell in cells):
                 rows.append(f"| {key} | {' | '.join(cells)} |")
         header = (
             "| scenario | sync, of medians | async, of medians "
-            "| sync, per round (rounds faster) | async, per round (rounds faster) |"
+            "| sync, per round (rounds faster; 95% interval) "
+            "| async, per round (rounds faster; 95% interval) |"
         )
         self._section(
             f"Against the baseline {rev} (new speed / old speed, higher is faster now)",
@@ -406,6 +413,22 @@ def _cost(result: Dict[str, Any]) -> float:
 def _paired(now: List[Dict[str, Any]], then: List[Dict[str, Any]]) -> List[float]:
     """Old cost over new cost, round by round (both runs good): >1 is faster now."""
     return [_cost(b) / _cost(a) for a, b in zip(now, then) if a.get("ok") and b.get("ok")]
+
+
+def _median_interval(values: List[float]) -> Optional[Tuple[float, float]]:
+    """A 95% interval for the median of ``values``, free of any assumption on
+    their law: the k-th smallest and k-th largest, k from the binomial law of
+    how many values fall below the median (the sign test).  ``None`` below
+    six values, too few for any such interval."""
+    n = len(values)
+    k = below = 0
+    while below + math.comb(n, k) / 2**n <= 0.025:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
 
 
 def _speed_ratio(now: Any, then: Any) -> Optional[float]:
