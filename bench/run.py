@@ -2,8 +2,8 @@
 (``--baseline REV`` and ``--ours``: see below).
 
 Starts the load server (bench/server.py) in its own process, runs every client
-of every scenario as a fresh process, interleaved A B C ... A B C over the
-rounds, checks every run (all tokens, all bytes), and writes a markdown report
+of every scenario as a fresh process, interleaved A B C, C B A, A B C ... over
+the rounds, checks every run (all tokens, all bytes), and writes a markdown report
 with medians, min-max and ratios to ``bench/results/`` (plus a JSON line per
 run).  ``--baseline REV`` also runs our two clients from the package as it
 was at git revision ``REV`` (``ours-sync@REV``, ``ours-async@REV``), in the
@@ -128,7 +128,7 @@ class Bench:
         urllib.request.urlopen(self.base + prefix + "/warm", timeout=120).read()
         runs: Dict[str, List[Dict[str, Any]]] = {n: [] for n in names}
         for r in range(self.rounds):
-            for name in names:  # interleaved: A B C A B C ...
+            for name in _order(names, r):
                 client, at, _ = name.partition("@")
                 env = None
                 if at:  # the same client, importing the baseline's package
@@ -254,7 +254,7 @@ class Bench:
         for piece in (1024, 65536):
             runs: Dict[str, List[Dict[str, Any]]] = {d: [] for d in names}
             for r in range(self.rounds):
-                for name in names:
+                for name in _order(names, r):
                     result = _run([str(HERE / "decoders.py"), name, str(piece), str(megabytes)])
                     self._record("decoder", f"decoder-{piece}", result)
                     runs[name].append(result)
@@ -401,6 +401,12 @@ class Bench:
         lines += [header, "|" + "---|" * cols, *rows, ""]
         self.sections.append("\n".join(lines))
         print("\n".join(lines), file=sys.stderr)
+
+
+def _order(names: List[str], round_: int) -> List[str]:
+    """The contestants of one round: A B C, then C B A, and so on, so that no
+    client always runs right after the same one."""
+    return names if round_ % 2 == 0 else names[::-1]
 
 
 def _cost(result: Dict[str, Any]) -> float:
