@@ -31,8 +31,11 @@ def _no_g4f(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_g4f, "usage_type", lambda: None)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server() -> Iterator[Server]:
+    # One per test (about 1 ms to start): the server records a request after
+    # its answer, which the client may beat, so with a server shared by the
+    # module a test could count the last request of the test before it.
     bots = {"default": ScriptedBot(TOKENS), "other": ScriptedBot(OTHER)}
     with Server(flavor="2.0", bots=bots) as running:
         yield running

@@ -59,8 +59,10 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     ProviderCircuitBreaker.reset()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server() -> Iterator[Server]:
+    # One per test: a request is recorded after its answer, so a shared server
+    # could show a test the last request of the test before it.
     with Server(flavor="3.6", bots={"default": ScriptedBot(TOKENS, usage=USAGE)}) as running:
         yield running
 
