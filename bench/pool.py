@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import _median, _median_interval, _paired
+from run import _paired, per_round
 
 
 def pooled(paths: List[str]) -> Dict[Tuple[str, str], List[float]]:
@@ -45,10 +45,7 @@ def main() -> None:
     print("| scenario | client | per round (rounds faster; 95% interval) |")
     print("|---|---|---|")
     for (scenario, name), ratios in sorted(pooled(sys.argv[1:]).items()):
-        faster = sum(1 for r in ratios if r > 1)
-        interval = _median_interval(ratios)
-        within = "" if interval is None else f"; {interval[0]:.2f}-{interval[1]:.2f}"
-        print(f"| {scenario} | {name} | {_median(ratios):.2f} ({faster}/{len(ratios)}{within}) |")
+        print(f"| {scenario} | {name} | {per_round(ratios)} |")
 
 
 if __name__ == "__main__":

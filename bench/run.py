@@ -370,13 +370,7 @@ class Bench:
                 cells.append("-" if ratio is None else f"{ratio:.2f}")
             for client in ("ours-sync", "ours-async"):
                 pairs = self.paired.get(key, {}).get(client, [])
-                if not pairs:
-                    cells.append("-")
-                    continue
-                faster = sum(1 for p in pairs if p > 1)
-                interval = _median_interval(pairs)
-                within = "" if interval is None else f"; {interval[0]:.2f}-{interval[1]:.2f}"
-                cells.append(f"{_median(pairs):.2f} ({faster}/{len(pairs)}{within})")
+                cells.append(per_round(pairs) if pairs else "-")
             if any(cell != "-" for cell in cells):
                 rows.append(f"| {key} | {' | '.join(cells)} |")
         header = (
@@ -435,6 +429,15 @@ def _median_interval(values: List[float]) -> Optional[Tuple[float, float]]:
         return None
     ordered = sorted(values)
     return ordered[k - 1], ordered[n - k]
+
+
+def per_round(ratios: List[float]) -> str:
+    """A cell of the ``--baseline`` table: the median of the per-round ratios,
+    in how many rounds the new code was the faster, and the median's interval."""
+    faster = sum(1 for r in ratios if r > 1)
+    interval = _median_interval(ratios)
+    within = "" if interval is None else f"; {interval[0]:.2f}-{interval[1]:.2f}"
+    return f"{_median(ratios):.2f} ({faster}/{len(ratios)}{within})"
 
 
 def _speed_ratio(now: Any, then: Any) -> Optional[float]:
